@@ -111,7 +111,13 @@ def _yaml_message(error: yaml.MarkedYAMLError, text: str) -> str:
     problem = error.problem or "invalid YAML"
     if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
         problem += "; YAML does not allow tabs for indentation"
-    context = f" ({error.context})" if error.context else ""
+    context = ""
+    if error.context:
+        start = error.context_mark
+        started = ""
+        if start is not None and mark is not None and (start.line, start.column) != (mark.line, mark.column):
+            started = f" started at line {start.line + 1}, column {start.column + 1}"
+        context = f" ({error.context}{started})"
     return f"{where}invalid YAML: {problem}{context}"
 
 

@@ -113,13 +113,24 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         "; ".join(what) or "nothing"
     )
     status = {node.id: ("head" if node.is_head else node.status.value) for node in request.nodes}
-    rows = []
-    for node_id, assignment in _head(list(result.existing.items()), limit):
+    # Nodes given the same thing are one row: a large cluster reads as a few kinds of node.
+    alike: dict[tuple[str, str, str], list[str]] = {}
+    for node_id, assignment in result.existing.items():
         holds = _describe_holdings(assignment.assigned, assignment.bundles, assignment.resource_requests)
-        rows.append([node_id, assignment.node_type, status.get(node_id, "?"), holds])
-    lines = [head, _table(["NODE", "TYPE", "STATUS", "GIVEN"], rows)]
-    lines.extend(_more(len(result.existing), limit, "node"))
+        alike.setdefault((assignment.node_type, status.get(node_id, "?"), holds), []).append(node_id)
+    rows = [
+        [_id_list(ids), str(len(ids)), node_type, node_status, holds]
+        for (node_type, node_status, holds), ids in _head(list(alike.items()), limit)
+    ]
+    lines = [head, _table(["NODES", "COUNT", "TYPE", "STATUS", "EACH GIVEN"], rows, numeric={1})]
+    lines.extend(_more(len(alike), limit, "row"))
     return "\n".join(lines)
+
+
+def _id_list(ids: Sequence[str], shown: int = 3) -> str:
+    """``w-1, w-2, w-3 +27`` for a long list of node ids."""
+    text = ", ".join(ids[:shown])
+    return text if len(ids) <= shown else f"{text} +{len(ids) - shown:,}"
 
 
 def _unfulfilled_section(items: Sequence[Unfulfilled], limit: int | None) -> str:
@@ -168,7 +179,8 @@ def _summary_section(result: SchedulingResult, request: SchedulingRequest, elaps
 
 
 def _holdings(group: NewNodeGroup) -> str:
-    return _describe_holdings(group.assigned, group.bundles, group.resource_requests)
+    holds = _describe_holdings(group.assigned, group.bundles, group.resource_requests)
+    return holds or f"nothing yet ({group.reason.value})"
 
 
 def _describe_holdings(
@@ -177,7 +189,7 @@ def _describe_holdings(
     parts = [f"{item.count} x {format_resources(item.shape)}" for item in assigned]
     parts.extend(_bundle_summary(bundles))
     parts.extend(f"room for {item.count} x {format_resources(item.shape)}" for item in reserved)
-    return ", ".join(parts) or "nothing (kept for its reason)"
+    return ", ".join(parts)
 
 
 def _bundle_summary(bundles: Sequence[BundlePlacement]) -> list[str]:
