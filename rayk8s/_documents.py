@@ -36,10 +36,15 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[object] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
+            # Scalar keys compare by tag and text (cheap); others are constructed.
+            if isinstance(key_node, yaml.ScalarNode):
+                key: object = (key_node.tag, key_node.value)
+            else:
+                key = self.construct_object(key_node, deep=True)
             if isinstance(key, Hashable) and key in seen:
                 mark = key_node.start_mark
-                raise _DuplicateKey(f"line {mark.line + 1}, column {mark.column + 1}: duplicate key {key!r}")
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else key
+                raise _DuplicateKey(f"line {mark.line + 1}, column {mark.column + 1}: duplicate key {shown!r}")
             seen.add(key)
         mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
         return mapping
