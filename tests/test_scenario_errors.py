@@ -7,10 +7,13 @@ the one line the CLI prints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rayk8s._documents import parse_document
 from rayk8s.autoscaler import Scenario
@@ -321,3 +324,50 @@ def test_the_valid_base_scenario_is_valid() -> None:
     """The base every case mutates is itself accepted (so each case fails for its own reason)."""
     scenario = Scenario.from_dict(_VALID)
     assert set(scenario.node_types) == {"cpu", "gpu"}
+
+
+_junk = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.sampled_from(["16Gi", "500m", "PACK", "running", "cpu", "gpu", "1e3", "-1"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _leaf_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [prefix] + [p for key, child in value.items() for p in _leaf_paths(child, (*prefix, key))]
+    if isinstance(value, list):
+        return [prefix] + [p for index, child in enumerate(value) for p in _leaf_paths(child, (*prefix, index))]
+    return [prefix]
+
+
+@given(data=st.data())
+@settings(max_examples=300)
+def test_any_corruption_is_a_config_error_or_a_scenario(data: st.DataObject) -> None:
+    """Any part of a valid scenario replaced by anything: a ConfigError or a valid scenario, nothing else."""
+    document = copy.deepcopy(_VALID)
+    paths = [path for path in _leaf_paths(document) if path]
+    path = data.draw(st.sampled_from(paths))
+    target: Any = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(_junk)
+    try:
+        scenario = Scenario.from_dict(document)
+    except ConfigError as error:
+        assert "\n" not in str(error)
+        return
+    scenario.to_request()
+    assert Scenario.from_dict(scenario.to_dict()) == scenario
+
+
+@given(_junk)
+def test_any_document_is_a_config_error_or_a_scenario(document: Any) -> None:
+    """An arbitrary document never escapes as anything but ConfigError."""
+    with contextlib.suppress(ConfigError):
+        Scenario.from_dict(document)

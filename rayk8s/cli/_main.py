@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 import structlog
@@ -42,7 +42,7 @@ class _Group(click.Group):
             fail(str(error), EXIT_FAILURE)
 
 
-def fail(message: str, code: int = EXIT_FAILURE) -> None:
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     """Print ``rayk8s: error: <message>`` as one line on stderr and exit with ``code``."""
     one_line = " ".join(message.split())
     click.echo(f"rayk8s: error: {one_line}", err=True)
