@@ -122,9 +122,9 @@ def test_summary_adds_up() -> None:
 def test_existing_nodes_given_the_same_are_one_row() -> None:
     """5,000 existing nodes given the same work read as one row with their count and a few ids."""
     text = render_result_text(_result(existing=5000), _request(nodes=5000))
-    assert "Existing nodes: 5000 of 5000 given work: 10,000 x {CPU: 1}" in text
+    assert "Existing nodes: 5,000 of 5,000 given work: 10,000 x {CPU: 1}" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("w-0"))
-    assert row.split() == ["w-0,", "w-1,", "w-2", "+4,997", "5000", "cpu", "running", "2", "x", "{CPU:", "1}"]
+    assert row.split() == ["w-0,", "w-1,", "w-2", "+4,997", "5,000", "cpu", "running", "2", "x", "{CPU:", "1}"]
 
 
 def test_thousands_of_distinct_existing_nodes_print_a_screenful() -> None:

@@ -109,17 +109,17 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         what.append(_plural(bundles, "placement-group bundle"))
     if reserved:
         what.append(f"request_resources {_shape_counts(reserved)}")
-    head = f"Existing nodes: {len(result.existing)} of {len(request.nodes)} given work: " + (
+    head = f"Existing nodes: {len(result.existing):,} of {len(request.nodes):,} given work: " + (
         "; ".join(what) or "nothing"
     )
     status = {node.id: ("head" if node.is_head else node.status.value) for node in request.nodes}
     # Nodes given the same thing are one row: a large cluster reads as a few kinds of node.
     alike: dict[tuple[str, str, str], list[str]] = {}
     for node_id, assignment in result.existing.items():
-        holds = _describe_holdings(assignment.assigned, assignment.bundles, assignment.resource_requests)
+        holds = _describe_holdings(assignment.assigned, assignment.bundles, assignment.resource_requests) or "nothing"
         alike.setdefault((assignment.node_type, status.get(node_id, "?"), holds), []).append(node_id)
     rows = [
-        [_id_list(ids), str(len(ids)), node_type, node_status, holds]
+        [_id_list(ids), f"{len(ids):,}", node_type, node_status, holds]
         for (node_type, node_status, holds), ids in _head(list(alike.items()), limit)
     ]
     lines = [head, _table(["NODES", "COUNT", "TYPE", "STATUS", "EACH GIVEN"], rows, numeric={1})]
