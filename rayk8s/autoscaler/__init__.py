@@ -29,6 +29,7 @@ from rayk8s.autoscaler._result import (
 )
 from rayk8s.autoscaler._scenario import Scenario
 from rayk8s.autoscaler._scheduler import schedule
+from rayk8s.autoscaler._verify import verify
 
 __all__ = [
     "BundlePlacement",
@@ -55,4 +56,5 @@ __all__ = [
     "parse_quantity",
     "render_result_text",
     "schedule",
+    "verify",
 ]
