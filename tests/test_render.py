@@ -97,7 +97,7 @@ def test_new_node_groups_say_what_each_node_holds() -> None:
     text = render_result_text(_result(), _request())
     rows = {line.split()[0]: line for line in text.splitlines() if line.strip().startswith("new-")}
     assert rows["new-1"].endswith("4 x {CPU: 1}")
-    assert rows["new-2"].endswith("t#0 bundles 0, 1 {CPU: 1, GPU: 1}")
+    assert rows["new-2"].endswith("t#0 bundles 0-1 {CPU: 1, GPU: 1}")
     assert rows["new-3"].endswith("1 x {CPU: 2, GPU: 1}")
     assert rows["new-4"].endswith("nothing yet (min_workers)")
 
@@ -114,7 +114,7 @@ def test_unfulfilled_lists_reason_and_detail() -> None:
 def test_summary_adds_up() -> None:
     """The summary counts where demand went: existing nodes, new nodes, unfulfilled."""
     text = render_result_text(_result(), _request(), elapsed_ms=12.345)
-    assert "24 requested: 4 on existing nodes, 17 on new nodes, 3 unfulfilled" in text
+    assert "24 pending: 4 on existing nodes, 17 on new nodes, 3 unfulfilled" in text
     assert "1 of 1 placed whole" in text
     assert re.search(r"decided in +12\.3 ms", text)
 
@@ -122,7 +122,7 @@ def test_summary_adds_up() -> None:
 def test_existing_nodes_given_the_same_are_one_row() -> None:
     """5,000 existing nodes given the same work read as one row with their count and a few ids."""
     text = render_result_text(_result(existing=5000), _request(nodes=5000))
-    assert "Existing nodes: 5,000 of 5,000 given work: 10,000 x {CPU: 1}" in text
+    assert "Existing nodes: 5,000 of 5,000 used: 10,000 x {CPU: 1}" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("w-0"))
     assert row.split() == ["w-0,", "w-1,", "w-2", "+4,997", "5,000", "cpu", "running", "2", "x", "{CPU:", "1}"]
 
@@ -147,7 +147,7 @@ def test_an_empty_decision_says_so() -> None:
     result = SchedulingResult(launch={}, new_nodes=(), existing={}, unfulfilled=(), cost=0.0)
     text = render_result_text(result, request)
     assert text.splitlines()[0] == "Launch: nothing."
-    assert "Existing nodes: no existing nodes given work." in text
+    assert "Existing nodes: no existing nodes used." in text
     assert "Unfulfilled: nothing." in text
     assert "TYPE" not in text
 
@@ -178,3 +178,12 @@ def test_unfulfilled_placement_group_names_group_and_strategy() -> None:
     text = render_result_text(result, request)
     assert "placement group spread STRICT_SPREAD: 3 x {CPU: 1}" in text
     assert "0 of 2 placed whole" in text
+
+
+def test_bundles_from_many_instances_are_one_phrase() -> None:
+    """Bundles of several instances of one placement group on a node read as a count and instance ranges."""
+    bundles = tuple(BundlePlacement("pg0", instance, instance % 2, CPU1) for instance in (0, 1, 2, 3, 7))
+    group = NewNodeGroup("new-1", "cpu", 1, LaunchReason.PLACEMENT_GROUP, bundles=bundles, cost_per_node=0.25)
+    result = SchedulingResult(launch={"cpu": 1}, new_nodes=(group,), existing={}, unfulfilled=(), cost=0.25)
+    text = render_result_text(result, _request(nodes=0))
+    assert "pg0: 5 bundles {CPU: 1} (instances 0-3, 7)" in text

@@ -96,7 +96,7 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         used = (
             "no existing nodes" if not request.nodes else f"none of the {_plural(len(request.nodes), 'existing node')}"
         )
-        return f"Existing nodes: {used} given work."
+        return f"Existing nodes: {used} used."
     placed: Counter[Resources] = Counter()
     reserved: Counter[Resources] = Counter()
     bundles = 0
@@ -109,7 +109,7 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         what.append(_plural(bundles, "placement-group bundle"))
     if reserved:
         what.append(f"request_resources {_shape_counts(reserved)}")
-    head = f"Existing nodes: {len(result.existing):,} of {len(request.nodes):,} given work: " + (
+    head = f"Existing nodes: {len(result.existing):,} of {len(request.nodes):,} used: " + (
         "; ".join(what) or "nothing"
     )
     status = {node.id: ("head" if node.is_head else node.status.value) for node in request.nodes}
@@ -122,7 +122,7 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         [_id_list(ids), f"{len(ids):,}", node_type, node_status, holds]
         for (node_type, node_status, holds), ids in _head(list(alike.items()), limit)
     ]
-    lines = [head, _table(["NODES", "COUNT", "TYPE", "STATUS", "EACH GIVEN"], rows, numeric={1})]
+    lines = [head, _table(["NODES", "COUNT", "TYPE", "STATUS", "EACH HOLDS"], rows, numeric={1})]
     lines.extend(_more(len(alike), limit, "row"))
     return "\n".join(lines)
 
@@ -157,7 +157,7 @@ def _summary_section(result: SchedulingResult, request: SchedulingRequest, elaps
         rows.append(
             [
                 "demands",
-                f"{demanded:,} requested: {on_existing:,} on existing nodes, {on_new:,} on new nodes, "
+                f"{demanded:,} pending: {on_existing:,} on existing nodes, {on_new:,} on new nodes, "
                 f"{missing[DemandKind.DEMAND]:,} unfulfilled",
             ]
         )
@@ -193,20 +193,33 @@ def _describe_holdings(
 
 
 def _bundle_summary(bundles: Sequence[BundlePlacement]) -> list[str]:
-    """``trainers#0: bundles 0, 2 ({CPU: 1} each)`` per placement-group instance."""
-    by_instance: dict[tuple[str, int], list[BundlePlacement]] = {}
+    """Bundles per placement group: ``trainer#0 bundles 0-3 {GPU: 1}``, or across instances
+    ``pg0: 4 bundles {CPU: 1} (instances 0-3)``."""
+    by_pg: dict[str, list[BundlePlacement]] = {}
     for bundle in bundles:
-        by_instance.setdefault((bundle.pg, bundle.instance), []).append(bundle)
+        by_pg.setdefault(bundle.pg, []).append(bundle)
     parts = []
-    for (pg, instance), items in by_instance.items():
-        indexes = ", ".join(str(item.bundle) for item in items)
-        shapes = Counter(item.shape for item in items)
-        label = "bundle" if len(items) == 1 else "bundles"
-        if len(shapes) == 1:
-            parts.append(f"{pg}#{instance} {label} {indexes} {format_resources(items[0].shape)}")
+    for pg, items in by_pg.items():
+        shapes: Counter[Resources] = Counter(item.shape for item in items)
+        what = format_resources(items[0].shape) if len(shapes) == 1 else f"({_shape_counts(shapes)})"
+        instances = sorted({item.instance for item in items})
+        if len(instances) == 1:
+            label = "bundle" if len(items) == 1 else "bundles"
+            parts.append(f"{pg}#{instances[0]} {label} {_ranges(item.bundle for item in items)} {what}")
         else:
-            parts.append(f"{pg}#{instance} {label} {indexes} ({_shape_counts(shapes)})")
+            parts.append(f"{pg}: {_plural(len(items), 'bundle')} {what} (instances {_ranges(instances)})")
     return parts
+
+
+def _ranges(numbers: Iterable[int]) -> str:
+    """``0-3, 5, 7-8`` for 0, 1, 2, 3, 5, 7, 8."""
+    spans: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _unfulfilled_what(item: Unfulfilled) -> str:
