@@ -127,6 +127,12 @@ CASES: list[Any] = [
         id="resource-name-case",
     ),
     pytest.param(
+        _with("node_types.cpu.resources", {"CPU": 1, "licence\nkey": "x"}),
+        'node_types.cpu.resources["licence\\nkey"]',
+        "expected a number or a Kubernetes quantity",
+        id="resource-name-quoted-in-path",
+    ),
+    pytest.param(
         _with("node_types.cpu.min_workers", -1),
         "node_types.cpu.min_workers",
         "expected an integer >= 0, got -1",

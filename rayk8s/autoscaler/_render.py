@@ -109,9 +109,7 @@ def _existing_section(result: SchedulingResult, request: SchedulingRequest, limi
         what.append(_plural(bundles, "placement-group bundle"))
     if reserved:
         what.append(f"request_resources {_shape_counts(reserved)}")
-    head = f"Existing nodes: {len(result.existing):,} of {len(request.nodes):,} used: " + (
-        "; ".join(what) or "nothing"
-    )
+    head = f"Existing nodes: {len(result.existing):,} of {len(request.nodes):,} used: " + ("; ".join(what) or "nothing")
     status = {node.id: ("head" if node.is_head else node.status.value) for node in request.nodes}
     # Nodes given the same thing are one row: a large cluster reads as a few kinds of node.
     alike: dict[tuple[str, str, str], list[str]] = {}

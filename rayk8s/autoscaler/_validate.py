@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from rayk8s.autoscaler._resources import Resources
+from rayk8s.autoscaler._resources import Resources, parse_quantity
 from rayk8s.errors import ConfigError
 
 __all__ = [
@@ -195,11 +195,15 @@ def expect_resources(value: object, path: str, *, non_empty: bool = False) -> Re
     """
     amounts = expect_mapping(value, path, "a mapping of resource name to amount")
     for name in amounts:
+        if not name:
+            raise ConfigError(field_path(path, name), "resource names must be non-empty")
         canonical = _FOLDED_RESOURCES.get(name.lower())
         if canonical is not None and canonical != name:
             hint = f"did you mean {canonical!r}? resource names are case-sensitive"
             raise ConfigError(field_path(path, name), f"unknown resource ({hint})")
-    resources = Resources.parse(amounts, path)
+    # Parsed here, not by Resources.parse, so every path is spelled by field_path (quoted when odd).
+    exact = {name: parse_quantity(amount, field_path(path, name)) for name, amount in amounts.items()}
+    resources = Resources(exact)
     if non_empty and not resources:
         raise ConfigError(path, "expected at least one resource with an amount above zero")
     return resources
