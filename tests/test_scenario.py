@@ -22,6 +22,8 @@ from rayk8s.autoscaler import (
     Resources,
     Scenario,
     SchedulingRequest,
+    schedule,
+    verify,
 )
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples" / "scenarios").iterdir())
@@ -168,6 +170,13 @@ def test_examples_round_trip(path: Path) -> None:
     """Every example scenario survives to_dict -> from_dict unchanged."""
     scenario = Scenario.from_dict(load_document(path))
     assert Scenario.from_dict(scenario.to_dict()) == scenario
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_decisions_keep_the_rules(path: Path) -> None:
+    """Every example scenario's decision passes the independent checker (capacities, strategies, limits, counts)."""
+    request = Scenario.from_dict(load_document(path)).to_request()
+    assert verify(request, schedule(request)) == []
 
 
 def test_to_dict_writes_bytes_with_binary_suffixes() -> None:
