@@ -38,7 +38,7 @@ from rayk8s.autoscaler._model import (
     ResourceRequest,
     SchedulingRequest,
 )
-from rayk8s.autoscaler._resources import Resources
+from rayk8s.autoscaler._resources import _BINARY_UNITS, _BYTE_RESOURCES, Resources
 from rayk8s.autoscaler._validate import (
     check_fields,
     describe,
@@ -315,16 +315,13 @@ def _placement_group(value: object, path: str) -> PlacementGroup:
 
 # -- writing ---------------------------------------------------------------------------
 
-_BYTE_RESOURCES = ("memory", "object_store_memory", "ephemeral-storage")
-_BINARY_SUFFIXES = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
-
 
 def _amounts(resources: Resources) -> dict[str, int | float | str]:
     """Plain numbers, with byte amounts that are whole Ki/Mi/Gi/Ti written that way (``16Gi``)."""
     out: dict[str, int | float | str] = dict(resources.to_dict())
     for name, amount in out.items():
         if name in _BYTE_RESOURCES and isinstance(amount, int):
-            for suffix, size in _BINARY_SUFFIXES:
+            for suffix, size in _BINARY_UNITS:
                 if amount >= size and amount % size == 0:
                     out[name] = f"{amount // size}{suffix}"
                     break
