@@ -14,6 +14,7 @@ from rayk8s.autoscaler._model import (
     ResourceRequest,
     SchedulingRequest,
 )
+from rayk8s.autoscaler._render import render_result_text
 from rayk8s.autoscaler._resources import Quantity, Resources, format_resources, parse_quantity
 from rayk8s.autoscaler._result import (
     BundlePlacement,
@@ -26,6 +27,7 @@ from rayk8s.autoscaler._result import (
     Unfulfilled,
     UnfulfilledReason,
 )
+from rayk8s.autoscaler._scenario import Scenario
 from rayk8s.autoscaler._scheduler import schedule
 from rayk8s.autoscaler._verify import verify
 
@@ -44,6 +46,7 @@ __all__ = [
     "ResourceDemand",
     "ResourceRequest",
     "Resources",
+    "Scenario",
     "SchedulingRequest",
     "SchedulingResult",
     "ShapeCount",
@@ -51,6 +54,7 @@ __all__ = [
     "UnfulfilledReason",
     "format_resources",
     "parse_quantity",
+    "render_result_text",
     "schedule",
     "verify",
 ]
