@@ -122,7 +122,9 @@ def test_only_the_shortfall_is_launched() -> None:
         ),
     ],
 )
-def test_node_types_are_chosen_to_minimise_cost(types: list[NodeType], demand: ResourceDemand, launch: dict) -> None:
+def test_node_types_are_chosen_to_minimise_cost(
+    types: list[NodeType], demand: ResourceDemand, launch: dict[str, int]
+) -> None:
     """The cheapest set of new nodes that holds the demand is launched."""
     assert dict(decide(types, demands=[demand]).launch) == launch
 
@@ -214,7 +216,7 @@ def test_cluster_max_workers_is_never_exceeded_and_the_head_does_not_count() -> 
         ),
     ],
 )
-def test_what_cannot_be_placed_is_reported_with_a_reason(kw: dict, reason: UnfulfilledReason) -> None:
+def test_what_cannot_be_placed_is_reported_with_a_reason(kw: dict[str, object], reason: UnfulfilledReason) -> None:
     """Nothing raises: every unplaceable demand comes back in unfulfilled, with why."""
     result = decide([cpu_type()], **kw)
     assert [item.reason for item in result.unfulfilled] == [reason]
