@@ -132,6 +132,23 @@ class StatusSummary:
                 total[name] += amount
                 free = usage.available.units.get(name, 0)
                 used[name] += max(0, amount - free)
+        # The summary shows the cluster after acting: launched nodes are pending, terminated ones gone.
+        for node_type, count in (node_requests or {}).items():
+            node_counts[node_type] += count
+            worker_types[node_type] += count
+            pending[(node_type, NodeState.REQUESTED.value)] += count
+        terminations = tuple(terminations)
+        states = {view.id: view for view in decision.nodes}
+        for item in terminations:
+            view = states.get(item.node_id)
+            if view is None or not view.state.live:
+                continue
+            node_counts[view.node_type] -= 1
+            worker_types[view.node_type] -= 1
+            if view.state is NodeState.RUNNING:
+                healthy[view.node_type] -= 1
+            else:
+                pending[(view.node_type, view.state.value)] -= 1
         heartbeats.sort(key=lambda item: (-item[1], item[0]))
         result = decision.scheduling
         return cls(
@@ -144,18 +161,18 @@ class StatusSummary:
             resource_usage=tuple(
                 (name, used[name] / UNITS_PER_ONE, total[name] / UNITS_PER_ONE) for name in sorted(total)
             ),
-            worker_node_types=dict(sorted(worker_types.items())),
+            worker_node_types={name: count for name, count in sorted(worker_types.items()) if count > 0},
             cluster_resources=tuple(totals),
-            node_counts=dict(sorted(node_counts.items())),
-            healthy=dict(sorted(healthy.items())),
-            pending=tuple((t, s, c) for (t, s), c in sorted(pending.items())),
+            node_counts={name: count for name, count in sorted(node_counts.items()) if count > 0},
+            healthy={name: count for name, count in sorted(healthy.items()) if count > 0},
+            pending=tuple((t, s, c) for (t, s), c in sorted(pending.items()) if c > 0),
             placement_group_demands=decision.load.placement_groups,
             resource_demands=decision.load.demands,
             resource_requests=decision.load.resource_requests,
             unfulfilled=result.unfulfilled if result is not None else (),
             node_requests=dict(sorted((node_requests or {}).items())),
             deferred=dict(sorted(decision.deferred.items())),
-            terminations=tuple(terminations),
+            terminations=terminations,
             recent_failures=decision.memory.recent_failures,
             backoff={name: item for name, item in sorted(decision.memory.backoff.items()) if item.until > now},
             held_back=decision.hold_reason,

@@ -14,6 +14,8 @@ provider contract suite runs against. Time comes from an injected clock (a
 - ``quota``: node type -> the most nodes of it that may exist; beyond it ``create_node``
   raises :class:`~rayk8s.errors.QuotaError`.
 - ``terminate_delay_s``: seconds a terminated node stays listed as ``terminating``.
+- ``list_delay_s``: seconds before a created node is listed by ``nodes()`` (an eventually
+  consistent provider, as a watch-fed cache lags its writes).
 - ``seed``: seeds the random generator when none is injected.
 
 Failure injection for tests: :meth:`~FakeNodeProvider.fail_next_launch` (launch or quota
@@ -129,6 +131,7 @@ class FakeNodeProvider(NodeProvider):
         self._launch_delay = _per_type(config.get("launch_delay_s"), "launch_delay_s")
         self._failure_rate = _per_type(config.get("launch_failure_rate"), "launch_failure_rate")
         self._terminate_delay = _per_type(config.get("terminate_delay_s"), "terminate_delay_s")("")
+        self._list_delay = _per_type(config.get("list_delay_s"), "list_delay_s")("")
         quota = config.get("quota") or {}
         if not isinstance(quota, Mapping):
             raise ConfigError("provider.quota", f"expected a mapping of node type to count, got {quota!r}")
@@ -201,9 +204,12 @@ class FakeNodeProvider(NodeProvider):
                 raise ProviderError("injected read failure: listing nodes timed out")
         filters = tuple((tag_filters or {}).items())
         out: list[ProviderNode] = []
+        listed_before = now - self._list_delay
         for node in self._nodes.values():
             tags = node.tags
             if filters and any(tags.get(key) != value for key, value in filters):
+                continue
+            if node.created_at > listed_before:
                 continue
             view = node.view
             if view is None:
