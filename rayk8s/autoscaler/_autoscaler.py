@@ -65,7 +65,8 @@ class UpdateError:
 
 @attrs.frozen
 class LaunchOutcome:
-    """One ``create_node`` call: asked for ``count``, ``node_ids`` created; ``error`` if it failed."""
+    """One ``create_node`` call: asked for ``count``, ``node_ids`` created; ``error`` and the
+    number that ``failed`` if it raised."""
 
     node_type: str
     count: int
@@ -73,9 +74,12 @@ class LaunchOutcome:
     request_id: str
     node_ids: tuple[str, ...] = ()
     error: str | None = None
+    failed: int = 0
 
     @property
     def created(self) -> int:
+        """Nodes this call is known to have created (a failed call may have created some the
+        next read will list)."""
         return len(self.node_ids)
 
 
@@ -245,12 +249,17 @@ class Autoscaler:
         except LaunchError as error:
             kind = "quota" if isinstance(error, QuotaError) else "launch_error"
             memory = self._failed(memory, planned.node_type, now, kind, error.reason, error.count)
-            outcome = LaunchOutcome(planned.node_type, planned.count, planned.reason, request_id, (), str(error))
+            outcome = LaunchOutcome(
+                planned.node_type, planned.count, planned.reason, request_id, (), str(error), error.count
+            )
             return outcome, memory
         except Exception as error:
             reason = _describe(error)
             memory = self._failed(memory, planned.node_type, now, "launch_error", reason, planned.count)
-            return LaunchOutcome(planned.node_type, planned.count, planned.reason, request_id, (), reason), memory
+            outcome = LaunchOutcome(
+                planned.node_type, planned.count, planned.reason, request_id, (), reason, planned.count
+            )
+            return outcome, memory
         in_flight = dict(memory.in_flight)
         for node_id in node_ids:
             in_flight[node_id] = InFlightLaunch(node_id, planned.node_type, request_id, now)
