@@ -422,9 +422,9 @@ def _nothing(
     )
 
 
-def _fail(config: AutoscalerConfig, backoff: Mapping[str, Backoff], node_type: str, now: float, reason: str) -> dict[
-    str, Backoff
-]:
+def _fail(
+    config: AutoscalerConfig, backoff: Mapping[str, Backoff], node_type: str, now: float, reason: str
+) -> dict[str, Backoff]:
     return record_failure(
         backoff,
         node_type,

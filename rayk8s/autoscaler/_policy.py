@@ -197,4 +197,3 @@ def is_stuck(state: NodeState, created_at: float, now: float, timeout_s: float) 
 def is_outdated(tags: Mapping[str, str], current_hash: str | None) -> bool:
     """True when the node was launched with another launch config (or its type is gone)."""
     return current_hash is None or tags.get(TAG_LAUNCH_CONFIG) != current_hash
-

@@ -66,9 +66,7 @@ def get_provider_class(provider_config: Mapping[str, Any]) -> type[NodeProvider]
     else:
         provider_type = provider_config.get("type")
         if not isinstance(provider_type, str) or not provider_type:
-            raise ConfigError(
-                "provider.type", f"expected a provider type (known: {', '.join(known_provider_types())})"
-            )
+            raise ConfigError("provider.type", f"expected a provider type (known: {', '.join(known_provider_types())})")
         path = "provider.type"
         if provider_type in _BUILTIN:
             cls = _load(_BUILTIN[provider_type], path)

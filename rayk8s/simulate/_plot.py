@@ -33,8 +33,9 @@ def plot_timeline(timeline: list[dict[str, Any]], path: str | Path, *, title: st
     nodes_axis.set_xlabel("time (minutes)")
     nodes_axis.set_ylabel("nodes (launching or running)")
     demand_axis = nodes_axis.twinx()
-    demand_axis.plot(minutes, [entry["pending_demands"] for entry in timeline], color="black", linewidth=1.2,
-                     label="pending demand")
+    demand_axis.plot(
+        minutes, [entry["pending_demands"] for entry in timeline], color="black", linewidth=1.2, label="pending demand"
+    )
     demand_axis.set_ylabel("pending tasks and placement groups")
     handles, labels = nodes_axis.get_legend_handles_labels()
     more_handles, more_labels = demand_axis.get_legend_handles_labels()

@@ -171,7 +171,8 @@ class TraceLoadSource:
             self._dirty = True
         while self._next_arrival < len(self._arrivals) and self._arrivals[self._next_arrival].at <= now:
             a = self._arrivals[self._next_arrival]
-            self._pending.append(_PendingTasks(now, a.shape, tuple(sorted(a.shape.units.items())), a.count, a.duration_s))
+            units = tuple(sorted(a.shape.units.items()))
+            self._pending.append(_PendingTasks(now, a.shape, units, a.count, a.duration_s))
             self.arrived += a.count
             self._next_arrival += 1
             self._dirty = True
@@ -307,7 +308,8 @@ class SimulationResult:
         lines = [
             f"Simulated {s['duration_s']:g} s in steps of {s['step_s']:g} s ({s['updates']} updates)"
             f" in {self.elapsed_s:.1f} s",
-            f"Demand:        {s['arrived']} arrived, {s['placed']} placed, {s['unfulfilled_at_end']} unfulfilled at end",
+            f"Demand:        {s['arrived']} arrived, {s['placed']} placed,"
+            f" {s['unfulfilled_at_end']} unfulfilled at end",
             f"Time to fulfil: p50 {_seconds(s['time_to_fulfil_p50_s'])}, p95 {_seconds(s['time_to_fulfil_p95_s'])}",
             f"Nodes:         peak {s['peak_nodes']}; {s['launches']} launched, {s['terminations']} terminated,"
             f" {s['launch_failures']} launch failures",

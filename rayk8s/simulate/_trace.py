@@ -307,9 +307,7 @@ def _arrival(value: object, path: str) -> Arrival:
 
 def _pg_arrival(value: object, path: str) -> PlacementGroupArrival:
     spec = _mapping(value, path, "a placement group arrival (at, strategy, bundles, count, duration_s)")
-    _fields(
-        spec, path, {"at", "strategy", "bundles", "count", "duration_s"}, required=("at", "bundles", "duration_s")
-    )
+    _fields(spec, path, {"at", "strategy", "bundles", "count", "duration_s"}, required=("at", "bundles", "duration_s"))
     strategy_raw = spec.get("strategy", "PACK")
     try:
         strategy = PlacementStrategy(strategy_raw)

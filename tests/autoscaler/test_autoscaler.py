@@ -14,8 +14,8 @@ from rayk8s.autoscaler import (
     ResourceDemand,
     ResourceRequest,
     TerminationReason,
+    _decide,
 )
-from rayk8s.autoscaler import _decide
 from rayk8s.providers._tags import (
     STATUS_UP_TO_DATE,
     TAG_CLUSTER_NAME,

@@ -110,9 +110,7 @@ class ProviderContract:
         """Only nodes carrying every filter tag are listed; no filter lists all."""
         a = provider.create_node(self.node_config(), self.tags("ra"), 1)
         b = provider.create_node(self.node_config(), self.tags("rb"), 2)
-        assert self.eventually(
-            lambda: set(provider.non_terminated_nodes({TAG_LAUNCH_REQUEST: "rb"})) == set(b)
-        )
+        assert self.eventually(lambda: set(provider.non_terminated_nodes({TAG_LAUNCH_REQUEST: "rb"})) == set(b))
         assert set(provider.non_terminated_nodes({TAG_LAUNCH_REQUEST: "ra"})) == set(a)
         assert set(provider.non_terminated_nodes({TAG_LAUNCH_REQUEST: "nobody"})) == set()
         assert set(a) | set(b) <= set(provider.non_terminated_nodes({}))

@@ -41,8 +41,8 @@ def test_nodes_run_after_their_types_launch_delay() -> None:
 
 def test_zero_delay_nodes_run_at_once_and_record_creation_time() -> None:
     """Without a delay nodes are running immediately; created_at is the clock at creation."""
-    provider, clock = make()
-    (node_id,) = provider.create_node({}, tags(), 1)
+    provider, _clock = make()
+    (_node_id,) = provider.create_node({}, tags(), 1)
     (node,) = provider.nodes().nodes
     assert node.status is ProviderNodeStatus.RUNNING
     assert node.created_at == 100.0

@@ -13,9 +13,7 @@ from .contract import ProviderContract
 class TestFakeProviderContract(ProviderContract):
     @pytest.fixture
     def provider(self) -> FakeNodeProvider:
-        return FakeNodeProvider(
-            {"type": "fake", "launch_delay_s": 30}, self.cluster_name, clock=ManualClock(1_000.0)
-        )
+        return FakeNodeProvider({"type": "fake", "launch_delay_s": 30}, self.cluster_name, clock=ManualClock(1_000.0))
 
     @pytest.fixture
     def make_running(self):  # type: ignore[no-untyped-def]

@@ -58,6 +58,8 @@ def test_bad_module_names_provider_module(module: str) -> None:
 def test_third_party_entry_points_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     """A provider registered under the rayk8s.providers entry-point group resolves by its name."""
     entry = metadata.EntryPoint("acme", "rayk8s.providers.fake:FakeNodeProvider", _registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(_registry.metadata, "entry_points", lambda group: [entry] if group == "rayk8s.providers" else [])
+    monkeypatch.setattr(
+        _registry.metadata, "entry_points", lambda group: [entry] if group == "rayk8s.providers" else []
+    )
     assert get_provider_class({"type": "acme"}) is FakeNodeProvider
     assert "acme" in known_provider_types()
