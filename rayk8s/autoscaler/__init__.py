@@ -43,6 +43,7 @@ from rayk8s.autoscaler._result import (
 )
 from rayk8s.autoscaler._scheduler import schedule
 from rayk8s.autoscaler._status import Stat, StatusSummary
+from rayk8s.autoscaler._verify import verify
 
 __all__ = [
     # the autoscaler step
@@ -98,4 +99,5 @@ __all__ = [
     "format_resources",
     "parse_quantity",
     "schedule",
+    "verify",
 ]
