@@ -152,6 +152,28 @@ def _node_types(value: Mapping[str, NodeType] | Iterable[NodeType]) -> Mapping[s
     return by_name
 
 
+# Typed converters (``converter=tuple`` leaves mypy's attrs plugin with an unbound type
+# variable, so callers of the constructor fail ``mypy --strict``).
+def _tuple_of_nodes(value: Iterable[Node]) -> tuple[Node, ...]:
+    return tuple(value)
+
+
+def _tuple_of_demands(value: Iterable[ResourceDemand]) -> tuple[ResourceDemand, ...]:
+    return tuple(value)
+
+
+def _tuple_of_groups(value: Iterable[PlacementGroup]) -> tuple[PlacementGroup, ...]:
+    return tuple(value)
+
+
+def _tuple_of_requests(value: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
+    return tuple(value)
+
+
+def _frozenset_of_names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class SchedulingRequest:
     """Everything one scheduling decision depends on.
@@ -162,12 +184,12 @@ class SchedulingRequest:
     """
 
     node_types: Mapping[str, NodeType] = attrs.field(converter=_node_types)
-    nodes: tuple[Node, ...] = attrs.field(default=(), converter=tuple)
-    demands: tuple[ResourceDemand, ...] = attrs.field(default=(), converter=tuple)
-    placement_groups: tuple[PlacementGroup, ...] = attrs.field(default=(), converter=tuple)
-    resource_requests: tuple[ResourceRequest, ...] = attrs.field(default=(), converter=tuple)
+    nodes: tuple[Node, ...] = attrs.field(default=(), converter=_tuple_of_nodes)
+    demands: tuple[ResourceDemand, ...] = attrs.field(default=(), converter=_tuple_of_demands)
+    placement_groups: tuple[PlacementGroup, ...] = attrs.field(default=(), converter=_tuple_of_groups)
+    resource_requests: tuple[ResourceRequest, ...] = attrs.field(default=(), converter=_tuple_of_requests)
     max_workers: int | None = attrs.field(default=None, validator=_non_negative)
-    unavailable_node_types: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    unavailable_node_types: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset_of_names)
 
     def __attrs_post_init__(self) -> None:
         seen: set[str] = set()

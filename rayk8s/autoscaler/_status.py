@@ -140,15 +140,15 @@ class StatusSummary:
         terminations = tuple(terminations)
         states = {view.id: view for view in decision.nodes}
         for item in terminations:
-            view = states.get(item.node_id)
-            if view is None or not view.state.live:
+            gone = states.get(item.node_id)
+            if gone is None or not gone.state.live:
                 continue
-            node_counts[view.node_type] -= 1
-            worker_types[view.node_type] -= 1
-            if view.state is NodeState.RUNNING:
-                healthy[view.node_type] -= 1
+            node_counts[gone.node_type] -= 1
+            worker_types[gone.node_type] -= 1
+            if gone.state is NodeState.RUNNING:
+                healthy[gone.node_type] -= 1
             else:
-                pending[(view.node_type, view.state.value)] -= 1
+                pending[(gone.node_type, gone.state.value)] -= 1
         heartbeats.sort(key=lambda item: (-item[1], item[0]))
         result = decision.scheduling
         return cls(

@@ -378,7 +378,7 @@ class Simulator:
         step = trace.step_s
         steps = int(trace.duration_s // step) + 1
         types = list(trace.node_types)
-        node_seconds: Counter[str] = Counter()
+        node_seconds: dict[str, float] = dict.fromkeys(types, 0.0)
         peak_by_type: Counter[str] = Counter()
         launches: Counter[str] = Counter()
         idle_seconds = 0.0
@@ -407,7 +407,7 @@ class Simulator:
             total_nodes = sum(counts.values())
             peak = max(peak, total_nodes)
             for name, count in counts.items():
-                node_seconds[name] += count * step
+                node_seconds[name] = node_seconds.get(name, 0.0) + count * step
                 if count > peak_by_type[name]:
                     peak_by_type[name] = count
             idle_seconds += sum(1 for n in self.workload.nodes.values() if not n.running) * step

@@ -185,7 +185,8 @@ class Trace:
 def load_trace(path: str | Path) -> Any:
     """Parse a trace file (YAML or JSON) into plain data; errors name the file."""
     try:
-        from rayk8s._documents import load_document  # the shared loader, when present
+        # The shared loader, when present (it lands from another branch).
+        from rayk8s._documents import load_document  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return _load_minimal(path)
     return load_document(path)
