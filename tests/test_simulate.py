@@ -43,6 +43,10 @@ def small(**overrides: Any) -> dict[str, Any]:
     return trace
 
 
+def cpu_type(**fields: Any) -> dict[str, Any]:
+    return {"cpu": {"resources": {"CPU": 4}, **fields}}
+
+
 # -- parsing ------------------------------------------------------------------------------
 
 
