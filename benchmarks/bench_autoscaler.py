@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="steady-state update() measurements (median shown)")
     parser.add_argument("--only", choices=["update", "simulate"], help="run one benchmark")
     args = parser.parse_args()
-    rows = []
+    rows: list[tuple[str, str, str, bool | None]] = []
     if args.only in (None, "update"):
         update = bench_update(args.repeat)
         rows.append(
