@@ -29,6 +29,7 @@ from rayk8s.autoscaler._model import (
 )
 from rayk8s.autoscaler._policy import Backoff, TerminationReason
 from rayk8s.autoscaler._ports import ProviderNode, ProviderNodeStatus, ProviderPort, ProviderSnapshot
+from rayk8s.autoscaler._render import render_result_text
 from rayk8s.autoscaler._resources import Quantity, Resources, format_resources, parse_quantity
 from rayk8s.autoscaler._result import (
     BundlePlacement,
@@ -41,6 +42,7 @@ from rayk8s.autoscaler._result import (
     Unfulfilled,
     UnfulfilledReason,
 )
+from rayk8s.autoscaler._scenario import Scenario
 from rayk8s.autoscaler._scheduler import schedule
 from rayk8s.autoscaler._status import Stat, StatusSummary
 from rayk8s.autoscaler._verify import verify
@@ -82,6 +84,7 @@ __all__ = [
     "ResourceDemand",
     "ResourceRequest",
     "Resources",
+    "Scenario",
     "SchedulingRequest",
     "SchedulingResult",
     "ShapeCount",
@@ -98,6 +101,7 @@ __all__ = [
     "derive_state",
     "format_resources",
     "parse_quantity",
+    "render_result_text",
     "schedule",
     "verify",
 ]

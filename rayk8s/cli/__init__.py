@@ -5,10 +5,13 @@ Each subcommand is a module here that decorates its function with ``@main.comman
 adding one is one import line below.
 """
 
-from rayk8s.cli._main import main
+from rayk8s.cli._main import configure_logging, main
 
 # isort: split
 # Subcommands, one line each: importing the module registers it with ``main``.
-from rayk8s.cli import _simulate  # noqa: F401  (rayk8s simulate)
+from rayk8s.cli import (
+    _schedule,  # noqa: F401  (rayk8s schedule)
+    _simulate,  # noqa: F401  (rayk8s simulate)
+)
 
-__all__ = ["main"]
+__all__ = ["configure_logging", "main"]

@@ -30,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from rayk8s._documents import load_document
 from rayk8s.autoscaler import (
     AutoscalerConfig,
     NodeType,
@@ -184,31 +185,7 @@ class Trace:
 
 def load_trace(path: str | Path) -> Any:
     """Parse a trace file (YAML or JSON) into plain data; errors name the file."""
-    try:
-        # The shared loader, when present (it lands from another branch).
-        from rayk8s._documents import load_document  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _load_minimal(path)
     return load_document(path)
-
-
-def _load_minimal(path: str | Path) -> Any:
-    """Fallback loader (until ``rayk8s._documents`` is on main): YAML or JSON by suffix."""
-    import json
-
-    import yaml
-
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(name, f"cannot read: {error.strerror or error}") from None
-    try:
-        if name.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise ConfigError(name, f"cannot parse: {' '.join(str(error).split())}") from None
 
 
 # -- field checks ---------------------------------------------------------------------
