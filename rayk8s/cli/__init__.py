@@ -9,6 +9,9 @@ from rayk8s.cli._main import configure_logging, main
 
 # isort: split
 # Subcommands, one line each: importing the module registers it with ``main``.
-from rayk8s.cli import _schedule  # noqa: F401  (rayk8s schedule)
+from rayk8s.cli import (
+    _schedule,  # noqa: F401  (rayk8s schedule)
+    _simulate,  # noqa: F401  (rayk8s simulate)
+)
 
 __all__ = ["configure_logging", "main"]
