@@ -255,3 +255,19 @@ def test_plotting_without_matplotlib_says_how_to_get_it(monkeypatch: pytest.Monk
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(RayK8sError, match=r"rayk8s\[plot\]"):
         plot_timeline([], tmp_path / "x.png")
+
+
+def test_without_a_trace_the_built_in_one_runs() -> None:
+    """`rayk8s simulate` with no TRACE runs the packaged default trace and says so on stderr."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "rayk8s", "simulate", "--output", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "built-in trace" in completed.stderr
+    summary = json.loads(completed.stdout)["summary"]
+    assert summary["launches"] > 0 and summary["terminations"] > 0
+    assert summary["unfulfilled_at_end"] == 0
