@@ -236,23 +236,26 @@ def run_ray_v1(request: SchedulingRequest, *, cap: int | None = None) -> RayPlan
     )
 
 
-def coverage(request: SchedulingRequest, launch: Mapping[str, int]) -> float:
-    """The fraction of demand units (tasks and bundles) a plan can hold, by Ray's own packing.
+def coverage(request: SchedulingRequest, launch: Mapping[str, int], claimed_units: int = 0) -> float:
+    """The fraction of demand units (tasks and bundles) a plan can hold, estimated by packing.
 
     Packs the full demand onto the existing nodes' free capacity (a pending node's full
-    capacity) followed by the plan's new nodes, with Ray v1's first-fit-decreasing order
+    capacity) and the plan's new nodes with Ray v1's first-fit-decreasing order
     (``get_bin_pack_residual``: more resource kinds first, then larger sums), worked per
-    shape instead of per task so it stays fast at 100k demands. A STRICT_PACK instance is
-    one item of its summed shape (worth its bundles); other bundles are items of their own,
-    and STRICT_SPREAD's one-bundle-per-node rule is not enforced, so for STRICT_SPREAD this
-    is an upper estimate. The result is in [0, 1]; 1.0 when there is no demand.
+    shape instead of per task so it stays fast at 100k demands. First fit depends on the
+    order of the nodes, so two orders are tried (new accelerator and large nodes first; small
+    nodes first) and the better kept, together with ``claimed_units``, what Ray's own
+    accounting says it placed. A STRICT_PACK instance is one item of its summed shape
+    (worth its bundles); other bundles are items of their own, and STRICT_SPREAD's
+    one-bundle-per-node rule is not enforced. It is an estimate, meant to tell a plan for
+    the whole demand from a plan for a tenth of it; 1.0 when there is no demand.
     """
-    # (shape, units each item is worth) -> [items left to place, units each item is worth]
-    items: dict[tuple[Resources, int], list[int]] = {}
+    # (shape, units each item is worth) -> items to place
+    items: dict[tuple[Resources, int], int] = {}
 
     def add(shape: Resources, count: int, weight: int) -> None:
         if shape:
-            items.setdefault((shape, weight), [0, weight])[0] += count
+            items[(shape, weight)] = items.get((shape, weight), 0) + count
 
     for demand in request.demands:
         add(demand.shape, demand.count, 1)
@@ -265,7 +268,7 @@ def coverage(request: SchedulingRequest, launch: Mapping[str, int]) -> float:
         else:
             for bundle in pg.bundles:
                 add(bundle, pg.count, 1)
-    total_units = sum(count * weight for count, weight in items.values())
+    total_units = sum(count * weight for (_, weight), count in items.items())
     if total_units == 0:
         return 1.0
 
@@ -274,33 +277,39 @@ def coverage(request: SchedulingRequest, launch: Mapping[str, int]) -> float:
         return (len(ray_dict), sum(ray_dict.values()), sorted(ray_dict.items()))
 
     keys = sorted(items, key=lambda key: order(key[0]), reverse=True)
-    need = [(key[0].units, items[key]) for key in keys]
 
-    capacities: list[tuple[Mapping[str, int], int]] = []
-    by_capacity: dict[Resources, int] = {}
+    existing: dict[Resources, int] = {}
     for node in request.nodes:
         if node.status is NodeStatus.PENDING or node.available is None:
             free = node.total if node.total is not None else request.node_types[node.node_type].resources
         else:
             free = node.available
-        by_capacity[free] = by_capacity.get(free, 0) + 1
-    capacities.extend((free.units, n) for free, n in by_capacity.items())
-    capacities.extend((request.node_types[t].resources.units, n) for t, n in launch.items() if n)
+        existing[free] = existing.get(free, 0) + 1
+    new = [(request.node_types[t].resources, n) for t, n in launch.items() if n and t in request.node_types]
 
-    placed = 0
-    for capacity, copies in capacities:
-        for _ in range(copies):
-            free = dict(capacity)
-            for units, entry in need:
-                if entry[0] == 0:
-                    continue
-                fit = min((free.get(r, 0) // a for r, a in units.items()), default=0)
-                take = min(fit, entry[0])
-                if take:
-                    entry[0] -= take
-                    placed += take * entry[1]
-                    for r, a in units.items():
-                        free[r] -= a * take
-            if all(entry[0] == 0 for _, entry in need):
-                return 1.0
-    return placed / total_units
+    def size(resources: Resources) -> tuple[bool, float]:
+        return (any(name in ("GPU", "TPU") for name in resources), resources.get("CPU", 0.0))
+
+    best = 0
+    for new_order in (sorted(new, key=lambda item: size(item[0]), reverse=True), sorted(new, key=lambda i: size(i[0]))):
+        need = [[key[0].units, items[key], key[1]] for key in keys]
+        placed = 0
+        for capacity, copies in [*existing.items(), *new_order]:
+            units_free = capacity.units
+            for _ in range(copies):
+                free = dict(units_free)
+                for entry in need:
+                    shape_units, left, weight = entry
+                    if not left:
+                        continue
+                    fit = min((free.get(r, 0) // a for r, a in shape_units.items()), default=0)
+                    take = min(fit, left)
+                    if take:
+                        entry[1] = left - take
+                        placed += take * weight
+                        for r, a in shape_units.items():
+                            free[r] -= a * take
+                if placed == total_units:
+                    return 1.0
+        best = max(best, placed)
+    return max(best, claimed_units) / total_units
