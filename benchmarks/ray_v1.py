@@ -114,9 +114,9 @@ def _build(request: SchedulingRequest, cap: int | None) -> dict[str, Any]:
         TAG_RAY_NODE_KIND,
         TAG_RAY_USER_NODE_TYPE,
     )
-    from ray.core.generated.common_pb2 import Bundle
-    from ray.core.generated.common_pb2 import PlacementStrategy as RayStrategy
-    from ray.core.generated.gcs_pb2 import PlacementGroupTableData
+    from ray.core.generated.common_pb2 import Bundle  # type: ignore[attr-defined]
+    from ray.core.generated.common_pb2 import PlacementStrategy as RayStrategy  # type: ignore[attr-defined]
+    from ray.core.generated.gcs_pb2 import PlacementGroupTableData  # type: ignore[attr-defined]
 
     node_types: dict[str, dict[str, Any]] = {}
     for name, node_type in request.node_types.items():
@@ -292,23 +292,23 @@ def coverage(request: SchedulingRequest, launch: Mapping[str, int], claimed_unit
 
     best = 0
     for new_order in (sorted(new, key=lambda item: size(item[0]), reverse=True), sorted(new, key=lambda i: size(i[0]))):
-        need = [[key[0].units, items[key], key[1]] for key in keys]
+        shape_units = [key[0].units for key in keys]
+        weights = [key[1] for key in keys]
+        left = [items[key] for key in keys]
         placed = 0
         for capacity, copies in [*existing.items(), *new_order]:
             units_free = capacity.units
             for _ in range(copies):
-                free = dict(units_free)
-                for entry in need:
-                    shape_units, left, weight = entry
-                    if not left:
+                room = dict(units_free)
+                for j, need in enumerate(shape_units):
+                    if not left[j]:
                         continue
-                    fit = min((free.get(r, 0) // a for r, a in shape_units.items()), default=0)
-                    take = min(fit, left)
+                    take = min(min((room.get(r, 0) // a for r, a in need.items()), default=0), left[j])
                     if take:
-                        entry[1] = left - take
-                        placed += take * weight
-                        for r, a in shape_units.items():
-                            free[r] -= a * take
+                        left[j] -= take
+                        placed += take * weights[j]
+                        for r, a in need.items():
+                            room[r] -= a * take
                 if placed == total_units:
                     return 1.0
         best = max(best, placed)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -137,7 +137,7 @@ PRICED_TYPES = (
 
 # --- helpers --------------------------------------------------------------------------
 
-def _key(shape: dict[str, float]) -> ShapeKey:
+def _key(shape: Mapping[str, float]) -> ShapeKey:
     return tuple(sorted((k, v) for k, v in shape.items() if v))
 
 
@@ -249,7 +249,7 @@ def heavy_tailed(rng: random.Random, size: int, existing: int) -> SchedulingRequ
     )
 
 
-_BUNDLES = (
+_BUNDLES: tuple[tuple[float, Mapping[str, float]], ...] = (
     (5.0, {"CPU": 1}),
     (3.0, {"CPU": 2, "memory": 4 * GI}),
     (2.0, {"CPU": 4, "memory": 16 * GI}),
