@@ -27,6 +27,7 @@ from rayk8s.autoscaler._result import (
     UnfulfilledReason,
 )
 from rayk8s.autoscaler._scheduler import schedule
+from rayk8s.autoscaler._verify import verify
 
 __all__ = [
     "BundlePlacement",
@@ -51,4 +52,5 @@ __all__ = [
     "format_resources",
     "parse_quantity",
     "schedule",
+    "verify",
 ]

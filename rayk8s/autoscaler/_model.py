@@ -112,6 +112,10 @@ class PlacementStrategy(str, enum.Enum):
     STRICT_SPREAD = "STRICT_SPREAD"
 
 
+def _bundles(value: Iterable[Any]) -> tuple[Resources, ...]:
+    return tuple(_resources(bundle) for bundle in value)
+
+
 @attrs.frozen
 class PlacementGroup:
     """``count`` identical pending placement groups, each placed whole or not at all.
@@ -120,7 +124,7 @@ class PlacementGroup:
     position in the request.
     """
 
-    bundles: tuple[Resources, ...] = attrs.field(converter=lambda bs: tuple(_resources(b) for b in bs))
+    bundles: tuple[Resources, ...] = attrs.field(converter=_bundles)
     strategy: PlacementStrategy = attrs.field(default=PlacementStrategy.PACK, converter=PlacementStrategy)
     count: int = attrs.field(default=1, validator=_positive)
     name: str | None = None

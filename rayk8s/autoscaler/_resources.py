@@ -11,17 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Union
+from typing import TypeAlias
 
 from rayk8s.errors import ConfigError
 
-__all__ = ["Quantity", "Resources", "parse_quantity", "UNITS_PER_ONE"]
+__all__ = ["UNITS_PER_ONE", "Quantity", "Resources", "parse_quantity"]
 
 #: Amounts are stored as integers in units of ``1 / UNITS_PER_ONE``.
 UNITS_PER_ONE = 10_000
 
 #: What a resource amount may be given as.
-Quantity = Union[int, float, str, Decimal]
+Quantity: TypeAlias = int | float | str | Decimal
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -104,7 +104,7 @@ class Resources(Mapping[str, float]):
     ``Resources.parse(mapping, path)`` to get field paths in errors.
     """
 
-    __slots__ = ("_units", "_hash")
+    __slots__ = ("_hash", "_units")
 
     _units: tuple[tuple[str, int], ...]
 
@@ -164,7 +164,7 @@ class Resources(Mapping[str, float]):
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Resources):
+        if isinstance(other, Resources):  # the common case, first
             return self._units == other._units
         if isinstance(other, Mapping):
             try:

@@ -36,6 +36,7 @@ class UnfulfilledReason(str, enum.Enum):
     """Why something cannot be placed.
 
     ``infeasible``: no node type (and no existing node) could ever hold it.
+    ``busy``: no node type can hold it, but an existing node can once its work finishes.
     ``max_workers``: a node type could hold it, but the per-type or cluster ``max_workers``
     is reached. ``unavailable``: only node types that are backing off could hold it.
     ``strategy``: the placement strategy cannot be met (a STRICT_SPREAD group with more
@@ -43,6 +44,7 @@ class UnfulfilledReason(str, enum.Enum):
     """
 
     INFEASIBLE = "infeasible"
+    BUSY = "busy"
     MAX_WORKERS = "max_workers"
     UNAVAILABLE = "unavailable"
     STRATEGY = "strategy"

@@ -1,13 +1,702 @@
-"""The bin-packing scheduler (being written; see the docstring of :func:`schedule`)."""
+"""The bin-packing scheduler: pending demand in, node requests and placements out.
+
+Algorithm
+---------
+One decision is a pipeline over a single node model — running nodes, launching nodes
+and nodes planned in this decision are all *bins* — in Ray v2's order:
+
+1. **min_workers**: plan nodes for every type below its ``min_workers``.
+2. **request_resources**: pack the requested shapes against the *total* capacity of every
+   bin (used or not); plan nodes for what does not fit.
+3. **placement groups**, one instance at a time, whole or not at all: STRICT_PACK on one
+   bin; PACK on one bin if any holds it, else first fit; SPREAD on distinct bins where
+   possible; STRICT_SPREAD on distinct bins or not at all. Existing bins first, then new
+   nodes of the cheapest type that holds the bundle.
+4. **tasks and actors**, aggregated by shape: fill the bins in canonical order (running
+   nodes, best fit first, then launching ones), then *buy* nodes for the rest.
+
+Buying is a greedy set cover by price: for every node type with headroom, fill one empty
+node of that type from the remaining demand (First-Fit Decreasing, shapes ordered by
+their price-weighted dominant resource); pick the type whose node holds the most demand
+value per unit of cost; replicate that node as many times as the demand allows; repeat.
+Each step exhausts a shape or a type's headroom, so the work grows with the number of
+distinct shapes and node types, never with the number of tasks.
+
+Work that asks for no accelerator (GPU, TPU, ...) is kept off new and launching
+accelerator nodes while a node type without accelerators could hold it.
+
+Re-planning adds nothing
+------------------------
+The nodes a decision plans are launched and show up in the next decision as pending
+nodes. To guarantee that the next decision, with the same demand, launches nothing new,
+the pipeline is re-run with the planned nodes in place as launching bins (canonical fill
+only depends on values, not on ids), until a run buys nothing (at most a few rounds);
+the reported placement is that of the last run. Planned nodes that end up holding
+nothing, and are not needed for ``min_workers``, are dropped and the round is run again
+without them (they would hold ``max_workers`` headroom that other demand may need).
+
+Cost: O((S + C) · (S + T) · R) per round for S distinct shapes, C classes of identical
+bins, T node types and R resources, plus O(B · C) for B placement-group bundles.
+"""
 
 from __future__ import annotations
 
-from rayk8s.autoscaler._model import SchedulingRequest
-from rayk8s.autoscaler._result import SchedulingResult
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from rayk8s.autoscaler._model import Node, NodeStatus, PlacementGroup, PlacementStrategy, SchedulingRequest
+from rayk8s.autoscaler._packing import (
+    LAUNCHING,
+    RUNNING,
+    Allowed,
+    Shape,
+    Vector,
+    _Pool,
+    _Universe,
+    fits,
+    greedy_fill,
+    replicas,
+)
+from rayk8s.autoscaler._resources import Resources, format_resources
+from rayk8s.autoscaler._result import (
+    BundlePlacement,
+    DemandKind,
+    ExistingNodeAssignment,
+    LaunchReason,
+    NewNodeGroup,
+    SchedulingResult,
+    ShapeCount,
+    Unfulfilled,
+    UnfulfilledReason,
+)
 
 __all__ = ["schedule"]
 
+_MAX_ROUNDS = 6
+# Planned bins sort after every real node id, so existing nodes of a class are filled first.
+_PLANNED_PREFIX = "\U0010ffffplanned-"
+
+#: Whether a bundle vector may go on a bin: ``allowed(vector, node_type, rank, bin_id)``.
+_BundleAllowed = Callable[[Vector, str, int, str], bool]
+
 
 def schedule(request: SchedulingRequest) -> SchedulingResult:
-    """Decide which nodes to launch and where every demand lands."""
-    raise NotImplementedError("the scheduler lands in the next commit")
+    """Decide which nodes to launch and where every demand, bundle and request lands.
+
+    Pure and deterministic: the same request always gives the same result. Never raises
+    for demand that cannot be met — it is reported in ``unfulfilled`` with a reason.
+    """
+    context = _Context(request)
+    planned: list[str] = []
+    for _ in range(_MAX_ROUNDS):
+        run = _Run(context, planned)
+        run.execute()
+        kept = run.kept_bins()
+        # Converged: nothing new was needed and every planned node was used, so a
+        # decision with these nodes pending is this very run.
+        if not run.bought and len(kept) == len(planned):
+            break
+        planned = kept
+    return run.result()
+
+
+class _Context:
+    """What every round of one decision shares: vectors, prices and the static rules."""
+
+    def __init__(self, request: SchedulingRequest) -> None:
+        self.request = request
+        # Aggregate first: the work below grows with distinct shapes, not with tasks.
+        demand_totals = _aggregate((d.shape, d.count) for d in request.demands)
+        request_totals = _aggregate((r.shape, r.count) for r in request.resource_requests)
+        names: set[str] = set()
+        for node_type in request.node_types.values():
+            names.update(node_type.resources)
+        for node in request.nodes:
+            names.update(node.available or {})
+            names.update(node.total or {})
+        for shape in (*demand_totals, *request_totals):
+            names.update(shape)
+        for group in request.placement_groups:
+            for bundle in group.bundles:
+                names.update(bundle)
+        self.universe = universe = _Universe(names)
+        width = len(universe.names)
+
+        self.capacity: dict[str, Vector] = {
+            name: universe.vector(node_type.resources) for name, node_type in request.node_types.items()
+        }
+        self.cost: dict[str, float] = {name: node_type.cost for name, node_type in request.node_types.items()}
+        self.launchable: list[str] = sorted(
+            name
+            for name, node_type in request.node_types.items()
+            if name not in request.unavailable_node_types and node_type.max_workers != 0 and any(self.capacity[name])
+        )
+        self.accelerated_types = frozenset(
+            name for name, vector in self.capacity.items() if universe.uses_accelerator(vector)
+        )
+
+        # Existing nodes.
+        self.running: list[tuple[Node, Vector, Vector]] = []
+        self.pending: list[tuple[Node, Vector]] = []
+        self.existing_workers: Counter[str] = Counter()
+        for node in sorted(request.nodes, key=lambda n: n.id):
+            total = self._node_total(node)
+            if not node.is_head:
+                self.existing_workers[node.node_type] += 1
+            if node.status is NodeStatus.PENDING:
+                self.pending.append((node, total))
+            else:
+                available = universe.vector(node.available) if node.available is not None else total
+                self.running.append((node, available, total))
+        self.node_type_of = {node.id: node.node_type for node in request.nodes}
+
+        # Scales for best-fit ordering and prices for ordering shapes by value.
+        scale = [0] * width
+        vectors = [*self.capacity.values(), *(t for _, t in self.pending), *(t for _, _, t in self.running)]
+        for vector in vectors:
+            for i, amount in enumerate(vector):
+                scale[i] = max(scale[i], amount)
+        self.size_weights = tuple(1.0 / s if s else 0.0 for s in scale)
+        prices = []
+        for i in range(width):
+            per_unit = [self.cost[t] / self.capacity[t][i] for t in self.launchable if self.capacity[t][i]]
+            prices.append(min(per_unit) if per_unit else 0.0)
+        self.prices = tuple(prices)
+
+        self.demand_shapes, self.demand_counts = self.shapes(
+            (universe.vector(shape), count) for shape, count in demand_totals.items()
+        )
+        self.request_shapes, self.request_counts = self.shapes(
+            (universe.vector(shape), count) for shape, count in request_totals.items()
+        )
+        self.demand_resources = [universe.resources(shape.vector) for shape in self.demand_shapes]
+        self.request_resources = [universe.resources(shape.vector) for shape in self.request_shapes]
+        # The existing nodes' bins, built once and copied into every round.
+        self.pool = _Pool(self.size_weights)
+        self.totals = _Pool(self.size_weights)
+        for node, available, total in self.running:
+            self.pool.add([node.id], node.node_type, RUNNING, available)
+            self.totals.add([node.id], node.node_type, RUNNING, total)
+        for node, total in self.pending:
+            self.pool.add([node.id], node.node_type, LAUNCHING, total)
+            self.totals.add([node.id], node.node_type, LAUNCHING, total)
+        self.pg_names = [group.name or f"pg{index}" for index, group in enumerate(request.placement_groups)]
+
+    def _node_total(self, node: Node) -> Vector:
+        if node.total is not None:
+            return self.universe.vector(node.total)
+        if node.node_type in self.capacity:
+            return self.capacity[node.node_type]
+        assert node.available is not None  # SchedulingRequest refuses nodes with neither
+        return self.universe.vector(node.available)
+
+    def weight(self, vector: Vector) -> float:
+        """The value of one unit of a shape: its dominant resource at the cheapest price.
+
+        Ties (and resources no type offers) fall back to the normalised dominant share.
+        """
+        priced = max((amount * price for amount, price in zip(vector, self.prices)), default=0.0)
+        share = max((amount * w for amount, w in zip(vector, self.size_weights)), default=0.0)
+        return priced + share * 1e-9
+
+    def shapes(self, items: Iterable[tuple[Vector, int]]) -> tuple[list[Shape], dict[int, int]]:
+        """Aggregate ``(vector, count)`` pairs into shapes in fill order (largest value first)."""
+        totals: Counter[Vector] = Counter()
+        for vector, count in items:
+            totals[vector] += count
+        ordered = sorted(totals, key=lambda v: (-self.weight(v), tuple(-a for a in v)))
+        shapes = [
+            Shape(order, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
+            for order, vector in enumerate(ordered)
+        ]
+        return shapes, {shape.order: totals[shape.vector] for shape in shapes}
+
+    def shape(self, vector: Vector) -> Shape:
+        return Shape(-1, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
+
+    def plain_type_holds(self, shape: Shape) -> bool:
+        """Whether a launchable type without accelerators could hold ``shape`` when empty."""
+        return any(t not in self.accelerated_types and fits(self.capacity[t], shape.sparse) for t in self.launchable)
+
+    def keep_off(self, shape: Shape, node_type: str, rank: int) -> bool:
+        """The accelerator rule: plain work stays off new and launching accelerator nodes."""
+        return (
+            rank == LAUNCHING
+            and not shape.accelerated
+            and node_type in self.accelerated_types
+            and self.plain_type_holds(shape)
+        )
+
+    def resources(self, vector: Vector) -> Resources:
+        return self.universe.resources(vector)
+
+
+class _Run:
+    """One round of the pipeline over the existing nodes plus ``planned`` new ones."""
+
+    def __init__(self, context: _Context, planned: list[str]) -> None:
+        self.context = context
+        self.pool = context.pool.copy()
+        self.totals = context.totals.copy()
+        self.workers = Counter(context.existing_workers)
+        self.planned_type: dict[str, str] = {}
+        self.bought: list[str] = []
+        self.tasks: dict[str, dict[int, int]] = {}
+        self.requests: dict[str, dict[int, int]] = {}
+        self.bundles: dict[str, list[BundlePlacement]] = {}
+        self.unfulfilled: list[Unfulfilled] = []
+        self._plain_cache: dict[Vector, bool] = {}
+        for node_type, count in sorted(Counter(planned).items()):
+            self._add_bins(node_type, count)
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def execute(self) -> None:
+        self._min_workers()
+        self._resource_requests()
+        for index, group in enumerate(self.context.request.placement_groups):
+            self._placement_group(index, group)
+        self._tasks()
+
+    def _min_workers(self) -> None:
+        for name in sorted(self.context.request.node_types):
+            if name not in self.context.launchable:
+                continue
+            missing = self.context.request.node_types[name].min_workers - self.workers[name]
+            self._buy(name, max(0, min(missing, self.headroom(name))))
+
+    def _resource_requests(self) -> None:
+        context = self.context
+        counts = dict(context.request_counts)
+        if not any(counts.values()):
+            return
+        self._pack(self.totals, context.request_shapes, counts, self.requests, capacity_only=True)
+        for shape in context.request_shapes:
+            if counts[shape.order]:
+                self.unfulfilled.append(self._unfulfilled(DemandKind.RESOURCE_REQUEST, shape, counts[shape.order]))
+
+    def _tasks(self) -> None:
+        context = self.context
+        counts = dict(context.demand_counts)
+        if not any(counts.values()):
+            return
+        self._pack(self.pool, context.demand_shapes, counts, self.tasks, capacity_only=False)
+        for shape in context.demand_shapes:
+            if counts[shape.order]:
+                self.unfulfilled.append(self._unfulfilled(DemandKind.DEMAND, shape, counts[shape.order]))
+
+    def _pack(
+        self,
+        pool: _Pool,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        placed: dict[str, dict[int, int]],
+        *,
+        capacity_only: bool,
+    ) -> None:
+        """Fill ``pool``, buy nodes for the rest; then the same with the accelerator rule relaxed."""
+        keep_off = self.context.keep_off
+
+        def strict(shape: Shape, node_type: str, rank: int) -> bool:
+            return not keep_off(shape, node_type, rank)
+
+        def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
+            return True
+
+        pool.fill(shapes, counts, strict, placed)
+        self._buy_for(shapes, counts, placed, strict, capacity_only=capacity_only)
+        if any(counts[s.order] for s in shapes if not s.accelerated) and self.context.accelerated_types:
+            pool.fill(shapes, counts, relaxed, placed)
+            self._buy_for(shapes, counts, placed, relaxed, capacity_only=capacity_only)
+
+    def _buy_for(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        placed: dict[str, dict[int, int]],
+        allowed: Allowed,
+        *,
+        capacity_only: bool,
+    ) -> None:
+        """Greedy set cover by price: buy the node type that holds the most value per cost."""
+        context = self.context
+        while any(counts.values()):
+            best: tuple[tuple[float, float, float, str], str, tuple[tuple[int, int], ...], int] | None = None
+            for node_type in context.launchable:
+                headroom = self.headroom(node_type)
+                if headroom <= 0:
+                    continue
+
+                def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
+                    return allowed(shape, node_type, LAUNCHING)
+
+                pattern = greedy_fill(context.capacity[node_type], shapes, counts, allowed_here)
+                if not pattern:
+                    continue
+                value = sum(context.weight(shapes[order].vector) * copies for order, copies in pattern)
+                cost = context.cost[node_type]
+                per_cost = value / cost if cost > 0 else math.inf
+                # Highest value per cost; then more value; then cheaper; then by name.
+                score = (per_cost, value, -cost, node_type)
+                if best is None or _better(score, best[0]):
+                    best = (score, node_type, pattern, headroom)
+            if best is None:
+                return
+            _, node_type, pattern, headroom = best
+            copies_of_pattern = min(replicas(pattern, counts), headroom)
+            used = [0] * len(context.universe.names)
+            for order, copies in pattern:
+                counts[order] -= copies * copies_of_pattern
+                for i, amount in shapes[order].sparse:
+                    used[i] += amount * copies
+            bin_ids = self._buy(node_type, copies_of_pattern)
+            (self.totals if capacity_only else self.pool).take(bin_ids, tuple(used))
+            for bin_id in bin_ids:
+                placed[bin_id] = dict(pattern)
+
+    # -- placement groups ----------------------------------------------------------------
+
+    def _placement_group(self, index: int, group: PlacementGroup) -> None:
+        context = self.context
+        name = context.pg_names[index]
+        bundles = [context.universe.vector(bundle) for bundle in group.bundles]
+        failed = 0
+        reason: tuple[UnfulfilledReason, str] | None = None
+        for instance in range(group.count):
+            placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=False)
+            if not placed:
+                placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=True)
+            if not placed:
+                failed += 1
+                if reason is None:
+                    reason = self._pg_reason(bundles, group.strategy)
+        if failed and reason is not None:
+            self.unfulfilled.append(
+                Unfulfilled(
+                    kind=DemandKind.PLACEMENT_GROUP,
+                    count=failed,
+                    reason=reason[0],
+                    detail=reason[1],
+                    pg=name,
+                    bundles=group.bundles,
+                    strategy=group.strategy.value,
+                )
+            )
+
+    def _place_instance(
+        self, name: str, instance: int, bundles: list[Vector], strategy: PlacementStrategy, *, relaxed: bool
+    ) -> bool:
+        """Place one instance whole, or leave everything as it was and return False."""
+        taken: list[tuple[str, int, Vector]] = []
+        bought: list[str] = []
+        context = self.context
+
+        def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
+            return relaxed or not context.keep_off(context.shape(vector), node_type, rank)
+
+        def allowed(vector: Vector, node_type: str, rank: int, bin_id: str = "") -> bool:
+            # A node launched for this very instance takes the rest of its bundles.
+            return bin_id in bought or allowed_on(vector, node_type, rank)
+
+        def put(bin_id: str, bundle_index: int) -> None:
+            self.pool.take([bin_id], bundles[bundle_index])
+            taken.append((bin_id, bundle_index, bundles[bundle_index]))
+
+        def buy(vector: Vector) -> str | None:
+            node_type = self._cheapest_holder(vector, lambda t: allowed_on(vector, t, LAUNCHING))
+            if node_type is None:
+                return None
+            [bin_id] = self._buy(node_type)
+            bought.append(bin_id)
+            return bin_id
+
+        order = sorted(range(len(bundles)), key=lambda b: (-context.weight(bundles[b]), b))
+        ok = True
+        if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
+            whole = tuple(map(sum, zip(*bundles)))
+            target = self._first_fit(whole, allowed, exclude=set())
+            if target is None and strategy is PlacementStrategy.STRICT_PACK:
+                target = buy(whole)
+                ok = target is not None
+            if target is not None:
+                for b in order:
+                    put(target, b)
+            elif ok:
+                # PACK that no single existing node holds: first fit, bundles that fit
+                # nowhere go to a new node sized for all the bundles still unplaced.
+                for position, b in enumerate(order):
+                    bin_id = self._first_fit(bundles[b], allowed, exclude=set())
+                    if bin_id is None:
+                        rest = tuple(map(sum, zip(*(bundles[r] for r in order[position:]))))
+                        bin_id = buy(rest) or buy(bundles[b])
+                    if bin_id is None:
+                        ok = False
+                        break
+                    put(bin_id, b)
+        else:
+            used: set[str] = set()
+            for b in order:
+                bin_id = self._first_fit(bundles[b], allowed, exclude=used)
+                if bin_id is None:
+                    bin_id = buy(bundles[b])
+                if bin_id is None and strategy is PlacementStrategy.SPREAD:
+                    bin_id = self._first_fit(bundles[b], allowed, exclude=set())
+                if bin_id is None:
+                    ok = False
+                    break
+                used.add(bin_id)
+                put(bin_id, b)
+        if not ok:
+            for bin_id, _, vector in reversed(taken):
+                self.pool.give_back(bin_id, vector)
+            for bin_id in bought:
+                self._unbuy(bin_id)
+            return False
+        for bin_id, b, vector in taken:
+            placement = BundlePlacement(pg=name, instance=instance, bundle=b, shape=context.resources(vector))
+            self.bundles.setdefault(bin_id, []).append(placement)
+        return True
+
+    def _first_fit(self, vector: Vector, allowed: _BundleAllowed, exclude: set[str]) -> str | None:
+        """The first bin in canonical order that holds ``vector``, skipping ``exclude``."""
+        need = _Universe.sparse(vector)
+        for key, members in self.pool.classes():
+            rank, _, node_type, free = key
+            if not fits(free, need):
+                continue
+            for bin_id in members:
+                if bin_id not in exclude and allowed(vector, node_type, rank, bin_id):
+                    return bin_id
+        return None
+
+    def _pg_reason(self, bundles: list[Vector], strategy: PlacementStrategy) -> tuple[UnfulfilledReason, str]:
+        context = self.context
+        needs = [tuple(map(sum, zip(*bundles)))] if strategy is PlacementStrategy.STRICT_PACK else bundles
+        for need in needs:
+            reason = self._shape_reason(context.shape(need))
+            if reason[0] is UnfulfilledReason.INFEASIBLE or reason[0] is UnfulfilledReason.UNAVAILABLE:
+                return reason
+        if strategy is PlacementStrategy.STRICT_SPREAD:
+            if self._distinct_bins_possible(bundles) < len(bundles):
+                return (
+                    UnfulfilledReason.MAX_WORKERS,
+                    f"STRICT_SPREAD needs {len(bundles)} distinct nodes; existing nodes and max_workers allow fewer",
+                )
+            return (UnfulfilledReason.STRATEGY, f"STRICT_SPREAD needs {len(bundles)} distinct nodes that hold a bundle")
+        return (UnfulfilledReason.MAX_WORKERS, "no room on existing nodes and max_workers allows no new node for it")
+
+    def _distinct_bins_possible(self, bundles: list[Vector]) -> int:
+        """An upper bound on the distinct nodes that could hold the smallest bundle."""
+        need = _Universe.sparse(min(bundles, key=self.context.weight))
+        existing = sum(1 for bin_id, free in self.pool.free.items() if fits(free, need))
+        holders = [t for t in self.context.launchable if fits(self.context.capacity[t], need)]
+        return existing + sum(max(0, self.headroom(t)) for t in holders)
+
+    # -- buying, limits and reasons ------------------------------------------------------
+
+    def headroom(self, node_type: str) -> int:
+        """How many more nodes of ``node_type`` the per-type and cluster limits allow."""
+        request = self.context.request
+        limit = request.node_types[node_type].max_workers
+        room = math.inf if limit is None else limit - self.workers[node_type]
+        if request.max_workers is not None:
+            room = min(room, request.max_workers - sum(self.workers.values()))
+        return int(room) if room != math.inf else 1 << 62
+
+    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool]) -> str | None:
+        """The cheapest launchable type with headroom that holds ``vector`` (then smallest, then name)."""
+        context = self.context
+        need = _Universe.sparse(vector)
+        candidates = [
+            t for t in context.launchable if self.headroom(t) > 0 and fits(context.capacity[t], need) and allowed(t)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda t: (context.cost[t], self._size(context.capacity[t]), t))
+
+    def _size(self, vector: Vector) -> float:
+        return sum(a * w for a, w in zip(vector, self.context.size_weights))
+
+    def _add_bins(self, node_type: str, count: int) -> list[str]:
+        """Plan ``count`` new nodes of ``node_type``: empty bins in both pools."""
+        if count <= 0:
+            return []
+        start = len(self.planned_type)
+        bin_ids = [f"{_PLANNED_PREFIX}{number:07d}" for number in range(start, start + count)]
+        capacity = self.context.capacity[node_type]
+        for bin_id in bin_ids:
+            self.planned_type[bin_id] = node_type
+        self.pool.add(bin_ids, node_type, LAUNCHING, capacity)
+        self.totals.add(bin_ids, node_type, LAUNCHING, capacity)
+        self.workers[node_type] += count
+        return bin_ids
+
+    def _buy(self, node_type: str, count: int = 1) -> list[str]:
+        bin_ids = self._add_bins(node_type, count)
+        self.bought.extend(bin_ids)
+        return bin_ids
+
+    def _unbuy(self, bin_id: str) -> None:
+        node_type = self.planned_type.pop(bin_id)
+        self.pool.discard(bin_id)
+        self.totals.discard(bin_id)
+        self.workers[node_type] -= 1
+        self.bought.remove(bin_id)
+
+    def _unfulfilled(self, kind: DemandKind, shape: Shape, count: int) -> Unfulfilled:
+        reason, detail = self._shape_reason(shape)
+        shown = self.context.resources(shape.vector)
+        return Unfulfilled(kind=kind, count=count, reason=reason, detail=detail, shape=shown)
+
+    def _shape_reason(self, shape: Shape) -> tuple[UnfulfilledReason, str]:
+        context = self.context
+        request = context.request
+        holders = sorted(t for t, cap in context.capacity.items() if fits(cap, shape.sparse))
+        shown = format_resources(context.resources(shape.vector))
+        if not holders:
+            if any(fits(total, shape.sparse) for _, _, total in context.running):
+                return (UnfulfilledReason.BUSY, f"only existing nodes can hold {shown}, and they are busy")
+            largest = max(context.capacity, key=lambda t: self._size(context.capacity[t]), default=None)
+            hint = f" (largest: {largest} {request.node_types[largest].resources})" if largest else ""
+            return (UnfulfilledReason.INFEASIBLE, f"no node type can hold {shown}{hint}")
+        open_holders = [t for t in holders if t in context.launchable]
+        if not open_holders:
+            backing_off = [t for t in holders if t in request.unavailable_node_types]
+            if backing_off:
+                return (
+                    UnfulfilledReason.UNAVAILABLE,
+                    f"only unavailable node types can hold {shown}: {', '.join(backing_off)}",
+                )
+            zero = ", ".join(holders)
+            return (UnfulfilledReason.MAX_WORKERS, f"node types that hold {shown} have max_workers 0: {zero}")
+        if request.max_workers is not None and sum(self.workers.values()) >= request.max_workers:
+            return (UnfulfilledReason.MAX_WORKERS, f"cluster max_workers ({request.max_workers}) reached")
+        at_limit = ", ".join(f"{t} ({self.workers[t]}/{request.node_types[t].max_workers})" for t in open_holders)
+        return (UnfulfilledReason.MAX_WORKERS, f"max_workers reached for every type that holds {shown}: {at_limit}")
+
+    # -- the result ----------------------------------------------------------------------
+
+    def _holds_something(self, bin_id: str) -> bool:
+        return bool(self.tasks.get(bin_id) or self.requests.get(bin_id) or self.bundles.get(bin_id))
+
+    def kept_bins(self) -> list[str]:
+        """Node types of the planned bins worth keeping into the next round."""
+        return [self.planned_type[b] for b in self._kept()]
+
+    def _kept(self) -> list[str]:
+        context = self.context
+        by_type: dict[str, list[str]] = {}
+        for bin_id in sorted(self.planned_type):
+            by_type.setdefault(self.planned_type[bin_id], []).append(bin_id)
+        kept: list[str] = []
+        for node_type, bins in sorted(by_type.items()):
+            minimum = context.request.node_types[node_type].min_workers - context.existing_workers[node_type]
+            used = [b for b in bins if self._holds_something(b)]
+            idle = [b for b in bins if not self._holds_something(b)]
+            kept.extend(used + idle[: max(0, minimum - len(used))])
+        return sorted(kept)
+
+    def result(self) -> SchedulingResult:
+        context = self.context
+        request = context.request
+        kept = self._kept()
+
+        existing: dict[str, ExistingNodeAssignment] = {}
+        for node in sorted(request.nodes, key=lambda n: n.id):
+            if self._holds_something(node.id):
+                existing[node.id] = ExistingNodeAssignment(
+                    node_id=node.id,
+                    node_type=node.node_type,
+                    assigned=self._shape_counts(context.demand_resources, self.tasks.get(node.id)),
+                    bundles=tuple(self.bundles.get(node.id, ())),
+                    resource_requests=self._shape_counts(context.request_resources, self.requests.get(node.id)),
+                )
+
+        # Which planned nodes are there for min_workers: per type, the ones holding least.
+        reasons: dict[str, LaunchReason] = {}
+        for node_type in sorted({self.planned_type[b] for b in kept}):
+            bins = [b for b in kept if self.planned_type[b] == node_type]
+            minimum = max(0, request.node_types[node_type].min_workers - context.existing_workers[node_type])
+            bins.sort(key=lambda b: (bool(self.bundles.get(b)), bool(self.requests.get(b)), bool(self.tasks.get(b)), b))
+            for position, bin_id in enumerate(bins):
+                if position < minimum:
+                    reasons[bin_id] = LaunchReason.MIN_WORKERS
+                elif self.bundles.get(bin_id):
+                    reasons[bin_id] = LaunchReason.PLACEMENT_GROUP
+                elif self.requests.get(bin_id):
+                    reasons[bin_id] = LaunchReason.REQUEST_RESOURCES
+                else:
+                    reasons[bin_id] = LaunchReason.DEMAND
+
+        groups: dict[tuple[object, ...], list[str]] = {}
+        for bin_id in kept:
+            assigned = self._shape_counts(context.demand_resources, self.tasks.get(bin_id))
+            requested = self._shape_counts(context.request_resources, self.requests.get(bin_id))
+            key: tuple[object, ...] = (
+                _REASON_ORDER[reasons[bin_id]],
+                self.planned_type[bin_id],
+                assigned,
+                requested,
+                bin_id if self.bundles.get(bin_id) else "",
+            )
+            groups.setdefault(key, []).append(bin_id)
+
+        new_nodes: list[NewNodeGroup] = []
+        launch: Counter[str] = Counter()
+        for number, key in enumerate(sorted(groups, key=_group_order), start=1):
+            bins = groups[key]
+            node_type = self.planned_type[bins[0]]
+            new_nodes.append(
+                NewNodeGroup(
+                    id=f"new-{number}",
+                    node_type=node_type,
+                    count=len(bins),
+                    reason=reasons[bins[0]],
+                    assigned=key[2],  # type: ignore[arg-type]
+                    bundles=tuple(self.bundles.get(bins[0], ())),
+                    resource_requests=key[3],  # type: ignore[arg-type]
+                    cost_per_node=context.cost[node_type],
+                )
+            )
+            launch[node_type] += len(bins)
+        cost = sum(group.cost_per_node * group.count for group in new_nodes)
+        return SchedulingResult(
+            launch=dict(sorted(launch.items())),
+            new_nodes=tuple(new_nodes),
+            existing=existing,
+            unfulfilled=tuple(self.unfulfilled),
+            cost=cost,
+        )
+
+    def _shape_counts(self, shapes: list[Resources], placed: dict[int, int] | None) -> tuple[ShapeCount, ...]:
+        if not placed:
+            return ()
+        return tuple(ShapeCount(shapes[order], count) for order, count in sorted(placed.items()) if count)
+
+
+_REASON_ORDER = {
+    LaunchReason.MIN_WORKERS: 0,
+    LaunchReason.REQUEST_RESOURCES: 1,
+    LaunchReason.PLACEMENT_GROUP: 2,
+    LaunchReason.DEMAND: 3,
+}
+
+
+def _aggregate(items: Iterable[tuple[Resources, int]]) -> Counter[Resources]:
+    totals: Counter[Resources] = Counter()
+    for shape, count in items:
+        totals[shape] += count
+    return totals
+
+
+def _group_order(key: tuple[object, ...]) -> tuple[object, ...]:
+    reason, node_type, assigned, requested, bin_id = key
+    return (reason, node_type, bin_id, repr(assigned), repr(requested))
+
+
+def _better(score: tuple[float, float, float, str], than: tuple[float, float, float, str]) -> bool:
+    """Higher value per cost, then more value, then cheaper; ties go to the first name."""
+    if score[:3] != than[:3]:
+        return score[:3] > than[:3]
+    return score[3] < than[3]

@@ -1,0 +1,262 @@
+"""Bins, shapes and the two packing moves the scheduler is built from.
+
+Everything here works on integer vectors over one resource index (see
+:class:`_Universe`), so a fit test is a handful of integer divisions.
+
+* A :class:`_Pool` holds bins (nodes: existing, launching or planned), grouped into
+  classes of identical bins — same rank, node type and free capacity. Work is done per
+  class, not per node, so a cluster of 5,000 nodes with 50 distinct free-capacity
+  shapes costs 50 steps, not 5,000.
+* :func:`greedy_fill` fills one empty-or-partly-used bin from the pending demand, shapes
+  in decreasing order, as many of each as fit (First-Fit Decreasing for one bin).
+* :meth:`_Pool.fill` fills the pool class by class in a fixed, canonical order, and
+  replicates each one-bin pattern over every bin of the class that can take it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
+
+from rayk8s.autoscaler._resources import Resources
+
+#: A resource vector: one integer amount per resource in the universe's index.
+Vector = tuple[int, ...]
+#: A sparse shape: ``(resource index, amount)`` pairs with non-zero amounts.
+Sparse = tuple[tuple[int, int], ...]
+
+#: Accelerator resources. Work that does not ask for one of these is kept off new or
+#: launching accelerator nodes while a node type without accelerators could hold it.
+ACCELERATORS = frozenset({"GPU", "TPU", "NPU", "HPU", "neuron_cores"})
+
+RUNNING = 0
+"""Rank of a running existing node: its free capacity is used first."""
+LAUNCHING = 1
+"""Rank of a pending (launching) node or a new node planned in this decision."""
+
+_UNLIMITED = 1 << 62
+
+
+class _Universe:
+    """The resource index shared by every vector of one decision."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names: tuple[str, ...] = tuple(sorted(set(names)))
+        self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
+        self.accelerator_indexes = frozenset(i for name, i in self.index.items() if name in ACCELERATORS)
+
+    def vector(self, resources: Resources) -> Vector:
+        out = [0] * len(self.names)
+        for name, amount in resources.units.items():
+            out[self.index[name]] = amount
+        return tuple(out)
+
+    def resources(self, vector: Vector) -> Resources:
+        return Resources.from_units({self.names[i]: amount for i, amount in enumerate(vector) if amount})
+
+    @staticmethod
+    def sparse(vector: Vector) -> Sparse:
+        return tuple((i, amount) for i, amount in enumerate(vector) if amount)
+
+    def uses_accelerator(self, vector: Vector) -> bool:
+        return any(vector[i] for i in self.accelerator_indexes)
+
+
+def fits(available: Vector | list[int], need: Sparse) -> int:
+    """How many copies of ``need`` fit in ``available`` (unbounded for an empty shape)."""
+    most = _UNLIMITED
+    for i, amount in need:
+        copies = available[i] // amount
+        if copies < most:
+            if copies == 0:
+                return 0
+            most = copies
+    return most
+
+
+def subtract(available: Vector, need: Vector, copies: int = 1) -> Vector:
+    return tuple(a - n * copies for a, n in zip(available, need))
+
+
+class Shape(NamedTuple):
+    """A demand shape in the decision's universe, with its position in the fill order."""
+
+    order: int
+    vector: Vector
+    sparse: Sparse
+    accelerated: bool
+
+
+Pattern = tuple[tuple[int, int], ...]
+"""What one bin takes: ``(shape order, copies)`` pairs."""
+
+#: Decides whether a shape may go on a bin: ``allowed(shape, node_type, rank)``.
+Allowed = Callable[[Shape, str, int], bool]
+
+
+def greedy_fill(
+    available: Vector,
+    shapes: list[Shape],
+    counts: Mapping[int, int],
+    allowed: Callable[[Shape], bool],
+) -> Pattern:
+    """Fill one bin: shapes in order (largest first), as many of each as fit and remain.
+
+    After the fill no remaining shape fits the bin, so a bin is filled once per stage.
+    """
+    free = list(available)
+    pattern: list[tuple[int, int]] = []
+    for shape in shapes:
+        left = counts.get(shape.order, 0)
+        if not left or not allowed(shape):
+            continue
+        copies = fits(free, shape.sparse)
+        if not copies:
+            continue
+        if copies > left:
+            copies = left
+        for i, amount in shape.sparse:
+            free[i] -= amount * copies
+        pattern.append((shape.order, copies))
+    return tuple(pattern)
+
+
+def replicas(pattern: Pattern, counts: Mapping[int, int]) -> int:
+    """How many bins can take ``pattern`` before a shape in it runs out."""
+    return min(counts[order] // copies for order, copies in pattern)
+
+
+ClassKey = tuple[int, float, str, Vector]
+"""``(rank, normalised free size, node type, free vector)``: the canonical order of classes."""
+
+
+class _Pool:
+    """Bins grouped into classes of identical bins, kept in canonical order.
+
+    The canonical order is: running nodes before launching ones, then smallest free
+    capacity first (best fit), then node type name, then the free vector. Within a class
+    bins are taken in id order. The order depends only on values, never on ids, so two
+    pools holding the same bins under other ids are filled the same way.
+    """
+
+    def __init__(self, weights: tuple[float, ...]) -> None:
+        self._weights = weights
+        self.free: dict[str, Vector] = {}
+        self.node_type: dict[str, str] = {}
+        self.rank: dict[str, int] = {}
+        self._classes: dict[ClassKey, list[str]] = {}
+        self._order: list[ClassKey] = []
+
+    def copy(self) -> _Pool:
+        other = _Pool(self._weights)
+        other.free = dict(self.free)
+        other.node_type = dict(self.node_type)
+        other.rank = dict(self.rank)
+        other._classes = {key: list(ids) for key, ids in self._classes.items()}
+        other._order = list(self._order)
+        return other
+
+    def _key(self, rank: int, node_type: str, free: Vector) -> ClassKey:
+        size = sum(amount * weight for amount, weight in zip(free, self._weights))
+        return (rank, size, node_type, free)
+
+    def add(self, bin_ids: list[str], node_type: str, rank: int, free: Vector) -> None:
+        """Add identical bins."""
+        for bin_id in bin_ids:
+            self.free[bin_id] = free
+            self.node_type[bin_id] = node_type
+            self.rank[bin_id] = rank
+        self._insert(self._key(rank, node_type, free), bin_ids)
+
+    def _insert(self, key: ClassKey, ids: list[str]) -> None:
+        members = self._classes.get(key)
+        if members is None:
+            self._classes[key] = sorted(ids)
+            bisect.insort(self._order, key)
+        elif len(ids) == 1:
+            bisect.insort(members, ids[0])
+        else:
+            members.extend(ids)
+            members.sort()
+
+    def _remove(self, key: ClassKey, ids: list[str]) -> None:
+        members = self._classes[key]
+        if len(ids) == len(members):
+            del self._classes[key]
+            del self._order[bisect.bisect_left(self._order, key)]
+            return
+        drop = set(ids)
+        members[:] = [bin_id for bin_id in members if bin_id not in drop]
+
+    def classes(self) -> list[tuple[ClassKey, list[str]]]:
+        """A snapshot of the classes in canonical order."""
+        return [(key, list(self._classes[key])) for key in self._order]
+
+    def bins_in_order(self) -> Iterable[str]:
+        """Every bin, in canonical order (a live view: do not change the pool while iterating)."""
+        for key in self._order:
+            yield from self._classes[key]
+
+    def take(self, bin_ids: list[str], used: Vector) -> None:
+        """Take ``used`` from each of ``bin_ids`` (all of one class)."""
+        first = bin_ids[0]
+        rank, node_type, free = self.rank[first], self.node_type[first], self.free[first]
+        self._remove(self._key(rank, node_type, free), bin_ids)
+        left = subtract(free, used)
+        for bin_id in bin_ids:
+            self.free[bin_id] = left
+        self._insert(self._key(rank, node_type, left), bin_ids)
+
+    def give_back(self, bin_id: str, used: Vector) -> None:
+        """Undo :meth:`take` for one bin."""
+        rank, node_type, free = self.rank[bin_id], self.node_type[bin_id], self.free[bin_id]
+        self._remove(self._key(rank, node_type, free), [bin_id])
+        restored = tuple(f + u for f, u in zip(free, used))
+        self.free[bin_id] = restored
+        self._insert(self._key(rank, node_type, restored), [bin_id])
+
+    def discard(self, bin_id: str) -> None:
+        rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)
+        self._remove(self._key(rank, node_type, free), [bin_id])
+
+    def fill(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        allowed: Allowed,
+        placed: dict[str, dict[int, int]],
+    ) -> None:
+        """Fill every bin in canonical order from ``counts`` (which is decremented).
+
+        Each class is filled with one greedy pattern replicated over as many of its bins as
+        the demand allows, then again for the rest, until the class is used up or nothing
+        more fits. ``placed[bin_id][shape order]`` accumulates what each bin took.
+        """
+        for key in list(self._order):
+            if not any(counts.values()):
+                return
+            members = list(self._classes.get(key, ()))
+            rank, _, node_type, free = key
+
+            def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank) -> bool:
+                return allowed(shape, node_type, rank)
+
+            while members:
+                pattern = greedy_fill(free, shapes, counts, allowed_here)
+                if not pattern:
+                    break
+                copies_of_pattern = min(len(members), replicas(pattern, counts))
+                chosen, members = members[:copies_of_pattern], members[copies_of_pattern:]
+                used = [0] * len(free)
+                for order, copies in pattern:
+                    counts[order] -= copies * copies_of_pattern
+                    for i, amount in shapes[order].sparse:
+                        used[i] += amount * copies
+                self.take(chosen, tuple(used))
+                for bin_id in chosen:
+                    into = placed.setdefault(bin_id, {})
+                    for order, copies in pattern:
+                        into[order] = into.get(order, 0) + copies
+                if not any(counts.values()):
+                    return
