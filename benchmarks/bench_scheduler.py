@@ -373,6 +373,13 @@ def summary_text(summary: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render(document: dict[str, Any]) -> str:
+    """The markdown report of a run (its JSON form in, text out)."""
+    meta = document["meta"]
+    title = f"# Scheduler benchmark (seed {meta['seed']}, Ray {meta['ray'] or 'not installed'}, {meta['wall_s']:.0f} s)"
+    return "\n".join([title, "", table(document["scenarios"]), summary_text(document["summary"])])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="only 100 and 1k demands (under a minute)")
@@ -388,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ray", action="store_true", help="leave Ray v1 out")
     parser.add_argument("--no-bound", action="store_true", help="leave the LP bound out")
     parser.add_argument("--no-rss", action="store_true", help="skip the fresh-process 100k x 5,000 measurement")
+    parser.add_argument("--json-out", metavar="PATH", help="also write the JSON form to PATH")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -429,13 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         "ray_untruncated_max": args.ray_untruncated_max,
         "wall_s": time.perf_counter() - started,
     }
-    if args.output == "json":
-        print(json.dumps({"meta": meta, "scenarios": rows, "summary": summary}, indent=2, default=str))
-    else:
-        print(f"# Scheduler benchmark (seed {args.seed}, Ray {meta['ray'] or 'not installed'}, {meta['wall_s']:.0f} s)")
-        print()
-        print(table(rows))
-        print(summary_text(summary))
+    document = {"meta": meta, "scenarios": rows, "summary": summary}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(json.dumps(document, indent=2, default=str) if args.output == "json" else render(document))
     violations = summary["checker"]["violations"]
     return 1 if violations else 0
 
