@@ -157,9 +157,7 @@ def _build(request: SchedulingRequest, cap: int | None) -> dict[str, Any]:
         tags[head_id] = {TAG_RAY_NODE_KIND: NODE_KIND_HEAD, TAG_RAY_USER_NODE_TYPE: head_type}
         unused[f"addr-{head_id}"] = {}
 
-    worker_caps = [
-        t["resources"] for n, t in node_types.items() if n != head_type and t["max_workers"] > 0
-    ]
+    worker_caps = [t["resources"] for n, t in node_types.items() if n != head_type and t["max_workers"] > 0]
     waiting: list[dict[str, float]] = []
     infeasible: list[dict[str, float]] = []
     for demand in request.demands:

@@ -103,6 +103,7 @@ class Scenario:
 
 # --- node type catalogues -------------------------------------------------------------
 
+
 def _gi(n: float) -> int:
     return int(n * GI)
 
@@ -137,6 +138,7 @@ PRICED_TYPES = (
 
 # --- helpers --------------------------------------------------------------------------
 
+
 def _key(shape: Mapping[str, float]) -> ShapeKey:
     return tuple(sorted((k, v) for k, v in shape.items() if v))
 
@@ -167,6 +169,7 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[float, ShapeKey]]) -> 
 
 
 # --- families -------------------------------------------------------------------------
+
 
 def uniform_cpu(rng: random.Random, size: int, existing: int) -> SchedulingRequest:
     shape = _key({"CPU": 1})
@@ -417,9 +420,7 @@ def generate(family: str, size: int, existing: int, seed: int = 0) -> Scenario:
     return Scenario(family=family, size=size, existing=existing, seed=seed, request=request)
 
 
-def suite(
-    *, quick: bool = False, families: Iterable[str] | None = None, seed: int = 0
-) -> list[Scenario]:
+def suite(*, quick: bool = False, families: Iterable[str] | None = None, seed: int = 0) -> list[Scenario]:
     """The scenarios of the full (or quick) grid, optionally only some families."""
     wanted = set(families) if families is not None else None
     grid = QUICK_GRID if quick else FULL_GRID

@@ -152,6 +152,28 @@ def _node_types(value: Mapping[str, NodeType] | Iterable[NodeType]) -> Mapping[s
     return by_name
 
 
+# Typed converters: with a bare ``converter=tuple`` the attrs mypy plugin types the argument
+# as ``Iterable[_T_co]`` with the type variable unsolved, so no call type-checks.
+def _node_tuple(value: Iterable[Node]) -> tuple[Node, ...]:
+    return tuple(value)
+
+
+def _demand_tuple(value: Iterable[ResourceDemand]) -> tuple[ResourceDemand, ...]:
+    return tuple(value)
+
+
+def _group_tuple(value: Iterable[PlacementGroup]) -> tuple[PlacementGroup, ...]:
+    return tuple(value)
+
+
+def _request_tuple(value: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
+    return tuple(value)
+
+
+def _name_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class SchedulingRequest:
     """Everything one scheduling decision depends on.
@@ -162,12 +184,12 @@ class SchedulingRequest:
     """
 
     node_types: Mapping[str, NodeType] = attrs.field(converter=_node_types)
-    nodes: tuple[Node, ...] = attrs.field(default=(), converter=tuple)
-    demands: tuple[ResourceDemand, ...] = attrs.field(default=(), converter=tuple)
-    placement_groups: tuple[PlacementGroup, ...] = attrs.field(default=(), converter=tuple)
-    resource_requests: tuple[ResourceRequest, ...] = attrs.field(default=(), converter=tuple)
+    nodes: tuple[Node, ...] = attrs.field(default=(), converter=_node_tuple)
+    demands: tuple[ResourceDemand, ...] = attrs.field(default=(), converter=_demand_tuple)
+    placement_groups: tuple[PlacementGroup, ...] = attrs.field(default=(), converter=_group_tuple)
+    resource_requests: tuple[ResourceRequest, ...] = attrs.field(default=(), converter=_request_tuple)
     max_workers: int | None = attrs.field(default=None, validator=_non_negative)
-    unavailable_node_types: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    unavailable_node_types: frozenset[str] = attrs.field(default=frozenset(), converter=_name_set)
 
     def __attrs_post_init__(self) -> None:
         seen: set[str] = set()
