@@ -44,12 +44,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from rayk8s.autoscaler._model import Node, NodeStatus, PlacementGroup, PlacementStrategy, SchedulingRequest
 from rayk8s.autoscaler._packing import (
     LAUNCHING,
     RUNNING,
     Allowed,
+    Pattern,
     Shape,
     Vector,
     _Pool,
@@ -135,6 +137,12 @@ class _Context:
         self.accelerated_types = frozenset(
             name for name, vector in self.capacity.items() if universe.uses_accelerator(vector)
         )
+        self.isolate = request.isolate_accelerators
+        #: Resources every launchable type offers; work asking for others is "special".
+        self.common_resources = frozenset(
+            i for i in range(width) if self.launchable and all(self.capacity[t][i] for t in self.launchable)
+        )
+        self._plain_holds: dict[Vector, bool] = {}
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -206,27 +214,47 @@ class _Context:
         for vector, count in items:
             totals[vector] += count
         ordered = sorted(totals, key=lambda v: (-self.weight(v), tuple(-a for a in v)))
-        shapes = [
-            Shape(order, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
-            for order, vector in enumerate(ordered)
-        ]
+        shapes = [self._shape(vector, order) for order, vector in enumerate(ordered)]
         return shapes, {shape.order: totals[shape.vector] for shape in shapes}
 
     def shape(self, vector: Vector) -> Shape:
-        return Shape(-1, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
+        return self._shape(vector, -1)
+
+    def _shape(self, vector: Vector, order: int) -> Shape:
+        sparse = _Universe.sparse(vector)
+        special = any(i not in self.common_resources for i, _ in sparse)
+        return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
-        return any(t not in self.accelerated_types and fits(self.capacity[t], shape.sparse) for t in self.launchable)
+        held = self._plain_holds.get(shape.vector)
+        if held is None:
+            held = any(
+                t not in self.accelerated_types and fits(self.capacity[t], shape.sparse) for t in self.launchable
+            )
+            self._plain_holds[shape.vector] = held
+        return held
+
+    def holders(self, shape: Shape) -> int:
+        """How many launchable types could hold ``shape`` when empty."""
+        return sum(1 for t in self.launchable if fits(self.capacity[t], shape.sparse))
+
+    def justifies(self, shape: Shape, node_type: str) -> bool:
+        """Whether ``shape`` is a reason to launch ``node_type``.
+
+        Any work justifies a plain node; only accelerator work, or work no plain type can
+        hold, justifies an accelerator node. Plain work may still fill an accelerator node
+        launched for accelerator work.
+        """
+        return node_type not in self.accelerated_types or shape.accelerated or not self.plain_type_holds(shape)
 
     def keep_off(self, shape: Shape, node_type: str, rank: int) -> bool:
-        """The accelerator rule: plain work stays off new and launching accelerator nodes."""
-        return (
-            rank == LAUNCHING
-            and not shape.accelerated
-            and node_type in self.accelerated_types
-            and self.plain_type_holds(shape)
-        )
+        """Strict isolation (``isolate_accelerators``): plain work stays off launching accelerator nodes."""
+        return self.isolate and rank == LAUNCHING and not self.justifies(shape, node_type)
+
+    def first_on(self, node_type: str) -> Callable[[Shape], bool] | None:
+        """Into any node, work that needs its special resources goes before work any node could hold."""
+        return _special
 
     def resources(self, vector: Vector) -> Resources:
         return self.universe.resources(vector)
@@ -295,20 +323,26 @@ class _Run:
         *,
         capacity_only: bool,
     ) -> None:
-        """Fill ``pool``, buy nodes for the rest; then the same with the accelerator rule relaxed."""
-        keep_off = self.context.keep_off
+        """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
+
+        The first buying pass launches accelerator nodes only for work that justifies them;
+        the relaxed pass runs only for work no justified node could take (plain types out
+        of headroom or backing off), so demand is never left while some type could hold it.
+        """
+        context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
-            return not keep_off(shape, node_type, rank)
+            return not context.keep_off(shape, node_type, rank)
 
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict, placed)
-        self._buy_for(shapes, counts, placed, strict, capacity_only=capacity_only)
-        if any(counts[s.order] for s in shapes if not s.accelerated) and self.context.accelerated_types:
-            pool.fill(shapes, counts, relaxed, placed)
-            self._buy_for(shapes, counts, placed, relaxed, capacity_only=capacity_only)
+        pool.fill(shapes, counts, strict, placed, context.first_on)
+        self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
+        if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
+            if context.isolate:
+                pool.fill(shapes, counts, relaxed, placed, context.first_on)
+            self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
 
     def _buy_for(
         self,
@@ -317,22 +351,87 @@ class _Run:
         placed: dict[str, dict[int, int]],
         allowed: Allowed,
         *,
+        justified: bool,
         capacity_only: bool,
     ) -> None:
-        """Greedy set cover by price: buy the node type that holds the most value per cost."""
+        """Buy nodes for what is left in ``counts``: the cheaper of two greedy plans.
+
+        Three greedy set covers that replicate one-node patterns: the first picks the type
+        whose node holds the most value per cost; the others first place a *target* shape —
+        the largest remaining one (First-Fit Decreasing), or the one the fewest types can
+        hold (so nodes that must be bought anyway are bought first and filled) — on the
+        type that holds the most value per cost with it. The plan that leaves least value
+        unplaced, then costs least, then has fewest nodes, wins.
+        """
+        if not any(counts.values()):
+            return
+        by_value = None
+        by_size = shapes
+        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
+        plans = [
+            self._plan(shapes, counts, allowed, justified=justified, targets=target_order)
+            for target_order in (by_value, by_size, by_scarcity)
+        ]
+        plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
+        width = len(self.context.universe.names)
+        for node_type, copies_of_pattern, pattern in plan.steps:
+            used = [0] * width
+            for order, copies in pattern:
+                for i, amount in shapes[order].sparse:
+                    used[i] += amount * copies
+            bin_ids = self._buy(node_type, copies_of_pattern)
+            (self.totals if capacity_only else self.pool).take(bin_ids, tuple(used))
+            for bin_id in bin_ids:
+                placed[bin_id] = dict(pattern)
+        counts.update(plan.left)
+
+    def _plan(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        allowed: Allowed,
+        *,
+        justified: bool,
+        targets: list[Shape] | None,
+    ) -> _Plan:
         context = self.context
-        while any(counts.values()):
-            best: tuple[tuple[float, float, float, str], str, tuple[tuple[int, int], ...], int] | None = None
+        left = dict(counts)
+        extra: Counter[str] = Counter()
+        steps: list[tuple[str, int, Pattern]] = []
+        skipped: set[int] = set()
+        while True:
+            best: tuple[tuple[float, float, float, str], str, Pattern, int] | None = None
+            target: Shape | None = None
+            if targets is not None:
+                target = next((sh for sh in targets if left[sh.order] and sh.order not in skipped), None)
+                if target is None:
+                    break
+            elif not any(left.values()):
+                break
             for node_type in context.launchable:
-                headroom = self.headroom(node_type)
-                if headroom <= 0:
+                room = self.headroom(node_type, extra)
+                if room <= 0:
                     continue
+                if target is not None:
+                    if not fits(context.capacity[node_type], target.sparse) or not allowed(
+                        target, node_type, LAUNCHING
+                    ):
+                        continue
+                    if justified and not context.justifies(target, node_type):
+                        continue
+                    first: Callable[[Shape], bool] | None = _is(target)
+                elif justified and node_type in context.accelerated_types:
+                    first = _justifying(context, node_type)
+                else:
+                    first = context.first_on(node_type)
 
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                pattern = greedy_fill(context.capacity[node_type], shapes, counts, allowed_here)
+                pattern = greedy_fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
+                    continue
+                if justified and not context.justifies(shapes[pattern[0][0]], node_type):
                     continue
                 value = sum(context.weight(shapes[order].vector) * copies for order, copies in pattern)
                 cost = context.cost[node_type]
@@ -340,20 +439,21 @@ class _Run:
                 # Highest value per cost; then more value; then cheaper; then by name.
                 score = (per_cost, value, -cost, node_type)
                 if best is None or _better(score, best[0]):
-                    best = (score, node_type, pattern, headroom)
+                    best = (score, node_type, pattern, room)
             if best is None:
-                return
-            _, node_type, pattern, headroom = best
-            copies_of_pattern = min(replicas(pattern, counts), headroom)
-            used = [0] * len(context.universe.names)
+                if target is None:
+                    break
+                skipped.add(target.order)
+                continue
+            _, node_type, pattern, room = best
+            copies_of_pattern = min(replicas(pattern, left), room)
             for order, copies in pattern:
-                counts[order] -= copies * copies_of_pattern
-                for i, amount in shapes[order].sparse:
-                    used[i] += amount * copies
-            bin_ids = self._buy(node_type, copies_of_pattern)
-            (self.totals if capacity_only else self.pool).take(bin_ids, tuple(used))
-            for bin_id in bin_ids:
-                placed[bin_id] = dict(pattern)
+                left[order] -= copies * copies_of_pattern
+            extra[node_type] += copies_of_pattern
+            steps.append((node_type, copies_of_pattern, pattern))
+        unplaced = sum(context.weight(shapes[order].vector) * count for order, count in left.items())
+        cost = sum(context.cost[t] * n for t, n, _ in steps)
+        return _Plan(steps, left, unplaced, cost, sum(n for _, n, _ in steps))
 
     # -- placement groups ----------------------------------------------------------------
 
@@ -364,9 +464,10 @@ class _Run:
         failed = 0
         reason: tuple[UnfulfilledReason, str] | None = None
         for instance in range(group.count):
-            placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=False)
+            still_to_come = group.count - instance
+            placed = self._place_instance(name, instance, bundles, group.strategy, still_to_come, relaxed=False)
             if not placed:
-                placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=True)
+                placed = self._place_instance(name, instance, bundles, group.strategy, still_to_come, relaxed=True)
             if not placed:
                 failed += 1
                 if reason is None:
@@ -385,9 +486,20 @@ class _Run:
             )
 
     def _place_instance(
-        self, name: str, instance: int, bundles: list[Vector], strategy: PlacementStrategy, *, relaxed: bool
+        self,
+        name: str,
+        instance: int,
+        bundles: list[Vector],
+        strategy: PlacementStrategy,
+        still_to_come: int,
+        *,
+        relaxed: bool,
     ) -> bool:
-        """Place one instance whole, or leave everything as it was and return False."""
+        """Place one instance whole, or leave everything as it was and return False.
+
+        A new node is sized for the ``still_to_come`` instances of the group (this one
+        included) that may share it: the type with the least cost per instance it holds.
+        """
         taken: list[tuple[str, int, Vector]] = []
         bought: list[str] = []
         context = self.context
@@ -403,8 +515,11 @@ class _Run:
             self.pool.take([bin_id], bundles[bundle_index])
             taken.append((bin_id, bundle_index, bundles[bundle_index]))
 
+        def may_launch(vector: Vector, node_type: str) -> bool:
+            return relaxed or context.justifies(context.shape(vector), node_type)
+
         def buy(vector: Vector) -> str | None:
-            node_type = self._cheapest_holder(vector, lambda t: allowed_on(vector, t, LAUNCHING))
+            node_type = self._cheapest_holder(vector, lambda t: may_launch(vector, t), still_to_come)
             if node_type is None:
                 return None
             [bin_id] = self._buy(node_type)
@@ -461,7 +576,7 @@ class _Run:
     def _first_fit(self, vector: Vector, allowed: _BundleAllowed, exclude: set[str]) -> str | None:
         """The first bin in canonical order that holds ``vector``, skipping ``exclude``."""
         need = _Universe.sparse(vector)
-        for key, members in self.pool.classes():
+        for key, members in self.pool.live_classes():
             rank, _, node_type, free = key
             if not fits(free, need):
                 continue
@@ -495,25 +610,37 @@ class _Run:
 
     # -- buying, limits and reasons ------------------------------------------------------
 
-    def headroom(self, node_type: str) -> int:
-        """How many more nodes of ``node_type`` the per-type and cluster limits allow."""
+    def headroom(self, node_type: str, extra: Counter[str] | None = None) -> int:
+        """How many more nodes of ``node_type`` the per-type and cluster limits allow.
+
+        ``extra`` counts nodes a plan being weighed would add.
+        """
         request = self.context.request
         limit = request.node_types[node_type].max_workers
-        room = math.inf if limit is None else limit - self.workers[node_type]
+        planned = extra[node_type] if extra else 0
+        room = math.inf if limit is None else limit - self.workers[node_type] - planned
         if request.max_workers is not None:
-            room = min(room, request.max_workers - sum(self.workers.values()))
+            total = sum(self.workers.values()) + (sum(extra.values()) if extra else 0)
+            room = min(room, request.max_workers - total)
         return int(room) if room != math.inf else 1 << 62
 
-    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool]) -> str | None:
-        """The cheapest launchable type with headroom that holds ``vector`` (then smallest, then name)."""
+    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool], copies: int = 1) -> str | None:
+        """The launchable type with headroom that holds ``vector`` at the least cost per copy.
+
+        A node holding more copies than will come is not credited for them; ties go to
+        the cheaper node, then the smaller, then the name.
+        """
         context = self.context
         need = _Universe.sparse(vector)
-        candidates = [
-            t for t in context.launchable if self.headroom(t) > 0 and fits(context.capacity[t], need) and allowed(t)
-        ]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda t: (context.cost[t], self._size(context.capacity[t]), t))
+        best: tuple[float, float, float, str] | None = None
+        for t in context.launchable:
+            held = fits(context.capacity[t], need)
+            if not held or self.headroom(t) <= 0 or not allowed(t):
+                continue
+            key = (context.cost[t] / min(held, copies), context.cost[t], self._size(context.capacity[t]), t)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[3]
 
     def _size(self, vector: Vector) -> float:
         return sum(a * w for a, w in zip(vector, self.context.size_weights))
@@ -681,6 +808,28 @@ _REASON_ORDER = {
     LaunchReason.PLACEMENT_GROUP: 2,
     LaunchReason.DEMAND: 3,
 }
+
+
+class _Plan(NamedTuple):
+    """Nodes a buying strategy would launch: ``(type, count, pattern)`` steps and what is left."""
+
+    steps: list[tuple[str, int, Pattern]]
+    left: dict[int, int]
+    unplaced_value: float
+    cost: float
+    nodes: int
+
+
+def _special(shape: Shape) -> bool:
+    return shape.special
+
+
+def _is(target: Shape) -> Callable[[Shape], bool]:
+    return lambda shape: shape.order == target.order
+
+
+def _justifying(context: _Context, node_type: str) -> Callable[[Shape], bool]:
+    return lambda shape: context.justifies(shape, node_type)
 
 
 def _aggregate(items: Iterable[tuple[Resources, int]]) -> Counter[Resources]:

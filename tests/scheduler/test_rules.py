@@ -129,9 +129,29 @@ def test_node_types_are_chosen_to_minimise_cost(
     assert dict(decide(types, demands=[demand]).launch) == launch
 
 
-def test_cpu_only_work_does_not_go_to_gpu_nodes_while_another_type_can_hold_it() -> None:
-    """A GPU node holds more CPUs for the same default cost, but CPU work goes to CPU nodes."""
+def test_gpu_nodes_are_not_launched_for_cpu_only_work() -> None:
+    """A GPU node holds more CPUs for the same default cost, but CPU-only work launches CPU nodes."""
+    result = decide([cpu_type("cpu", 4), gpu_type("gpu", 8)], demands=[tasks(8, CPU=1)])
+    assert dict(result.launch) == {"cpu": 2}
+
+
+def test_cpu_only_work_fills_gpu_nodes_launched_for_gpu_work() -> None:
+    """The spare CPUs of a GPU node launched for a GPU task take CPU work (as Ray's scheduler would)."""
     result = decide([cpu_type("cpu", 4), gpu_type("gpu", 8)], demands=[tasks(8, CPU=1), tasks(1, CPU=1, GPU=1)])
+    assert dict(result.launch) == {"cpu": 1, "gpu": 1}
+    [gpu_group] = [g for g in result.new_nodes if g.node_type == "gpu"]
+    held = {item.shape: item.count for item in gpu_group.assigned}
+    assert held[Resources({"CPU": 1, "GPU": 1})] == 1
+    assert held[Resources({"CPU": 1})] >= 4  # the GPU node's spare CPUs take CPU work
+
+
+def test_isolated_accelerators_take_no_cpu_only_work() -> None:
+    """With isolate_accelerators, CPU work goes to CPU nodes even when a GPU node has room."""
+    result = decide(
+        [cpu_type("cpu", 4), gpu_type("gpu", 8)],
+        demands=[tasks(8, CPU=1), tasks(1, CPU=1, GPU=1)],
+        isolate_accelerators=True,
+    )
     assert dict(result.launch) == {"cpu": 2, "gpu": 1}
     gpu_groups = [g for g in result.new_nodes if g.node_type == "gpu"]
     assert all("GPU" in item.shape for group in gpu_groups for item in group.assigned)
