@@ -178,14 +178,17 @@ def lower_bound(
     placed: Placed | None = None,
     *,
     integral: bool = True,
-    accelerator_rule: bool = True,
+    accelerator_rule: bool | None = None,
     time_limit_s: float = 20.0,
 ) -> LowerBound:
     """The LP (and integer-node-count) lower bound on the cost of new nodes; see the module.
 
-    ``accelerator_rule=False`` drops the accelerator rule: the bound then holds for every
-    plan, including ones that put CPU work on spare room of new GPU nodes (as Ray v1 does).
+    ``accelerator_rule`` (default: the request's ``isolate_accelerators``) applies the
+    strict rule; without it the bound holds for every plan, including ones that put CPU
+    work on spare room of new GPU nodes (as Ray v1 and rayk8s's default do).
     """
+    if accelerator_rule is None:
+        accelerator_rule = request.isolate_accelerators
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
     from scipy.sparse import coo_matrix, vstack

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import attrs
 import pytest
 
 from benchmarks.check import check_decision
@@ -94,14 +95,16 @@ def test_strict_spread_needs_a_node_per_bundle() -> None:
 
 @needs_scipy
 def test_accelerator_rule() -> None:
-    """CPU work stays off a new GPU node while a CPU type holds it; without the rule it may share."""
+    """With isolate_accelerators, CPU work stays off a new GPU node while a CPU type holds it."""
     gpu = NodeType("gpu", {"CPU": 8, "GPU": 1}, cost=2.0)
     request = SchedulingRequest(
         node_types=[SMALL, gpu],
         demands=[ResourceDemand({"CPU": 1, "GPU": 1}, 1), ResourceDemand({"CPU": 4}, 1)],
     )
-    assert lower_bound(request).value == pytest.approx(3.0)
-    assert lower_bound(request, accelerator_rule=False).value == pytest.approx(2.0)
+    assert lower_bound(request).value == pytest.approx(2.0)  # the default: CPU work may fill the GPU node
+    assert lower_bound(request, accelerator_rule=True).value == pytest.approx(3.0)
+    isolated = attrs.evolve(request, isolate_accelerators=True)
+    assert lower_bound(isolated).value == pytest.approx(3.0)
 
 
 @needs_scipy

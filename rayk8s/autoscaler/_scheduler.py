@@ -505,7 +505,9 @@ class _Run:
         context = self.context
 
         def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
-            return relaxed or not context.keep_off(context.shape(vector), node_type, rank)
+            # Groups are placed before tasks, so a launching accelerator node taken by a
+            # plain bundle would push the work that needs it onto yet another node.
+            return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
 
         def allowed(vector: Vector, node_type: str, rank: int, bin_id: str = "") -> bool:
             # A node launched for this very instance takes the rest of its bundles.
@@ -518,15 +520,20 @@ class _Run:
         def may_launch(vector: Vector, node_type: str) -> bool:
             return relaxed or context.justifies(context.shape(vector), node_type)
 
-        def buy(vector: Vector) -> str | None:
-            node_type = self._cheapest_holder(vector, lambda t: may_launch(vector, t), still_to_come)
+        def buy(vector: Vector, reason: Vector | None = None) -> str | None:
+            """A new node that holds ``vector``, of a type the work ``reason`` (default: it) justifies."""
+            why = vector if reason is None else reason
+            node_type = self._cheapest_holder(vector, lambda t: may_launch(why, t), still_to_come)
             if node_type is None:
                 return None
             [bin_id] = self._buy(node_type)
             bought.append(bin_id)
             return bin_id
 
-        order = sorted(range(len(bundles)), key=lambda b: (-context.weight(bundles[b]), b))
+        # Bundles that need special resources first (they have the fewest places to go), then largest.
+        order = sorted(
+            range(len(bundles)), key=lambda b: (not context.shape(bundles[b]).special, -context.weight(bundles[b]), b)
+        )
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
             whole = tuple(map(sum, zip(*bundles)))
@@ -544,7 +551,7 @@ class _Run:
                     bin_id = self._first_fit(bundles[b], allowed, exclude=set())
                     if bin_id is None:
                         rest = tuple(map(sum, zip(*(bundles[r] for r in order[position:]))))
-                        bin_id = buy(rest) or buy(bundles[b])
+                        bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
                     if bin_id is None:
                         ok = False
                         break
@@ -745,7 +752,16 @@ class _Run:
         for node_type in sorted({self.planned_type[b] for b in kept}):
             bins = [b for b in kept if self.planned_type[b] == node_type]
             minimum = max(0, request.node_types[node_type].min_workers - context.existing_workers[node_type])
-            bins.sort(key=lambda b: (bool(self.bundles.get(b)), bool(self.requests.get(b)), bool(self.tasks.get(b)), b))
+            # The min_workers label goes first to nodes whose work would not justify their type.
+            bins.sort(
+                key=lambda b: (
+                    self._justified(b),
+                    bool(self.bundles.get(b)),
+                    bool(self.requests.get(b)),
+                    bool(self.tasks.get(b)),
+                    b,
+                )
+            )
             for position, bin_id in enumerate(bins):
                 if position < minimum:
                     reasons[bin_id] = LaunchReason.MIN_WORKERS
@@ -795,6 +811,19 @@ class _Run:
             unfulfilled=tuple(self.unfulfilled),
             cost=cost,
         )
+
+    def _justified(self, bin_id: str) -> bool:
+        """Whether some work on a planned node is a reason to launch its type."""
+        context = self.context
+        node_type = self.planned_type[bin_id]
+        vectors = [context.demand_shapes[o].vector for o, n in self.tasks.get(bin_id, {}).items() if n]
+        vectors += [context.request_shapes[o].vector for o, n in self.requests.get(bin_id, {}).items() if n]
+        instances: dict[tuple[str, int], Resources] = {}
+        for bundle in self.bundles.get(bin_id, ()):
+            key = (bundle.pg, bundle.instance)
+            instances[key] = instances.get(key, Resources()) + bundle.shape
+        vectors += [context.universe.vector(shape) for shape in instances.values()]
+        return any(context.justifies(context.shape(vector), node_type) for vector in vectors)
 
     def _shape_counts(self, shapes: list[Resources], placed: dict[int, int] | None) -> tuple[ShapeCount, ...]:
         if not placed:
