@@ -205,10 +205,23 @@ class _Pool:
         """A snapshot of the classes in canonical order."""
         return [(key, list(self._classes[key])) for key in self._order]
 
-    def live_classes(self) -> Iterable[tuple[ClassKey, list[str]]]:
-        """The classes in canonical order, without copying (do not change the pool while iterating)."""
-        for key in self._order:
-            yield key, self._classes[key]
+    def live_classes(self, need: Vector | None = None) -> Iterable[tuple[ClassKey, list[str]]]:
+        """The classes in canonical order, without copying (do not change the pool while iterating).
+
+        With ``need``, classes too small to hold it are skipped: a bin that holds ``need``
+        has at least its normalised size, and classes are sorted by size within a rank.
+        """
+        if need is None:
+            for key in self._order:
+                yield key, self._classes[key]
+            return
+        size = sum(amount * weight for amount, weight in zip(need, self._weights)) * (1 - 1e-9)
+        for rank in (RUNNING, LAUNCHING):
+            start = bisect.bisect_left(self._order, (rank, size))
+            for key in self._order[start:]:
+                if key[0] != rank:
+                    break
+                yield key, self._classes[key]
 
     def take(self, bin_ids: list[str], used: Vector) -> None:
         """Take ``used`` from each of ``bin_ids`` (all of one class)."""

@@ -322,8 +322,13 @@ class _Run:
         placed: dict[str, dict[int, int]],
         *,
         capacity_only: bool,
+        gang: bool = False,
     ) -> None:
         """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
+
+        ``gang``: the shapes are placement groups, placed before tasks, so in the first pass
+        plain ones also stay off launching accelerator nodes (the tasks that need those
+        nodes come later and would otherwise push more of them to be launched).
 
         The first buying pass launches accelerator nodes only for work that justifies them;
         the relaxed pass runs only for work no justified node could take (plain types out
@@ -332,6 +337,8 @@ class _Run:
         context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
+            if gang and rank == LAUNCHING and not context.justifies(shape, node_type):
+                return False
             return not context.keep_off(shape, node_type, rank)
 
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
@@ -340,7 +347,7 @@ class _Run:
         pool.fill(shapes, counts, strict, placed, context.first_on)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
-            if context.isolate:
+            if context.isolate or gang:
                 pool.fill(shapes, counts, relaxed, placed, context.first_on)
             self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
 
@@ -458,32 +465,197 @@ class _Run:
     # -- placement groups ----------------------------------------------------------------
 
     def _placement_group(self, index: int, group: PlacementGroup) -> None:
+        """Place the instances of one group: aggregated where possible, one by one otherwise.
+
+        STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
+        instances as one shape through the same fill-and-buy as tasks. SPREAD and
+        STRICT_SPREAD place instances one by one on distinct existing nodes while they fit
+        there; STRICT_SPREAD then stripes the rest over new nodes (:meth:`_stripe`), while
+        SPREAD — a preference, not worth launching nodes for — packs the rest like tasks
+        and spreads each instance over the nodes that took them
+        (:meth:`_spread_as_tasks`). Whatever is left — PACK instances no node holds whole,
+        SPREAD instances beyond the limits — goes one by one; identical instances fail
+        alike, so the first failure ends the group.
+        """
         context = self.context
         name = context.pg_names[index]
         bundles = [context.universe.vector(bundle) for bundle in group.bundles]
-        failed = 0
-        reason: tuple[UnfulfilledReason, str] | None = None
-        for instance in range(group.count):
-            still_to_come = group.count - instance
-            placed = self._place_instance(name, instance, bundles, group.strategy, still_to_come, relaxed=False)
-            if not placed:
-                placed = self._place_instance(name, instance, bundles, group.strategy, still_to_come, relaxed=True)
-            if not placed:
-                failed += 1
-                if reason is None:
-                    reason = self._pg_reason(bundles, group.strategy)
-        if failed and reason is not None:
+        strategy = group.strategy
+        placed = 0
+        if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
+            whole = _sum(bundles)
+            if strategy is PlacementStrategy.STRICT_PACK or self._some_node_holds(whole):
+                placed = self._pack_wholes(name, bundles, group.count)
+        else:
+            # On existing nodes first, on distinct nodes.
+            while placed < group.count and self._place_instance(
+                name,
+                placed,
+                bundles,
+                PlacementStrategy.STRICT_SPREAD,
+                group.count - placed,
+                relaxed=False,
+                may_buy=False,
+            ):
+                placed += 1
+            if strategy is PlacementStrategy.STRICT_SPREAD:
+                placed += self._stripe(name, bundles, placed, group.count - placed)
+            else:
+                placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
+        while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
+            still_to_come = group.count - placed
+            if not (
+                self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=False)
+                or self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=True)
+            ):
+                break
+            placed += 1
+        if placed < group.count:
+            reason, detail = self._pg_reason(bundles, strategy)
             self.unfulfilled.append(
                 Unfulfilled(
                     kind=DemandKind.PLACEMENT_GROUP,
-                    count=failed,
-                    reason=reason[0],
-                    detail=reason[1],
+                    count=group.count - placed,
+                    reason=reason,
+                    detail=detail,
                     pg=name,
                     bundles=group.bundles,
-                    strategy=group.strategy.value,
+                    strategy=strategy.value,
                 )
             )
+
+    def _some_node_holds(self, vector: Vector) -> bool:
+        need = _Universe.sparse(vector)
+        return any(fits(free, need) for free in self.pool.free.values()) or any(
+            fits(self.context.capacity[t], need) for t in self.context.launchable
+        )
+
+    def _pack_wholes(self, name: str, bundles: list[Vector], count: int) -> int:
+        """Pack ``count`` instances, each whole on one node, as tasks of their summed shape."""
+        context = self.context
+        shapes = [context._shape(_sum(bundles), 0)]
+        counts = {0: count}
+        took: dict[str, dict[int, int]] = {}
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        instance = 0
+        for bin_id in sorted(took):
+            for _ in range(took[bin_id].get(0, 0)):
+                for b, vector in enumerate(bundles):
+                    self._record_bundle(bin_id, name, instance, b, vector)
+                instance += 1
+        return instance
+
+    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
+        """Place up to ``count`` SPREAD instances: bundles packed like tasks, instances spread.
+
+        Each bundle shape is filled and bought for like a task shape; the slots it gets
+        are dealt round-robin over the nodes that took it, so consecutive bundles of one
+        instance land on different nodes whenever several took that shape. Instances that
+        cannot be completed give their bundles back. Returns how many were placed.
+        """
+        if count <= 0:
+            return 0
+        multiplicity = Counter(bundles)
+        shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
+        took: dict[str, dict[int, int]] = {}
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        slots: dict[Vector, list[str]] = {}
+        for shape in shapes:
+            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
+            holders = [bin_id for bin_id, n in left.items() if n]
+            dealt: list[str] = []
+            while holders:  # round-robin over the nodes that took this shape
+                for bin_id in holders:
+                    dealt.append(bin_id)
+                    left[bin_id] -= 1
+                holders = [bin_id for bin_id in holders if left[bin_id]]
+            slots[shape.vector] = dealt
+        complete = min(len(slots[vector]) // n for vector, n in multiplicity.items())
+        used: Counter[Vector] = Counter()
+        for i in range(complete):
+            for b, vector in enumerate(bundles):
+                self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
+                used[vector] += 1
+        for vector, dealt in slots.items():  # what incomplete instances took goes back
+            for bin_id in dealt[used[vector] :]:
+                self.pool.give_back(bin_id, vector)
+        return complete
+
+    def _stripe(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
+        """Place up to ``count`` instances on new nodes, every instance on distinct nodes.
+
+        Bundles of one shape go round-robin over K nodes of one type: bundle ``n`` (in
+        instance-major order) on node ``n mod K``. With K at least the number of bundles of
+        that shape in an instance, an instance never has two bundles on one node; shapes
+        get disjoint nodes. K and the type are chosen for the least cost, within the
+        limits; the largest number of instances the limits allow is placed. Returns it.
+        """
+        if count <= 0:
+            return 0
+        context = self.context
+        groups: dict[Vector, list[int]] = {}
+        for b in sorted(range(len(bundles)), key=lambda b: (not context.shape(bundles[b]).special, b)):
+            groups.setdefault(bundles[b], []).append(b)
+        best_steps: list[tuple[Vector, list[int], str, int]] = []
+        best = 0
+        for justified in (True, False):
+            low, high = best, count
+            while low < high:  # the largest instance count whose stripes the limits allow
+                middle = (low + high + 1) // 2
+                if self._stripes(groups, middle, justified) is None:
+                    high = middle - 1
+                else:
+                    low = middle
+            if low > best:
+                best, best_steps = low, self._stripes(groups, low, justified) or []
+        for vector, indexes, node_type, nodes in best_steps:
+            bin_ids = self._buy(node_type, nodes)
+            used: dict[str, list[int]] = {}
+            for i in range(best):
+                for position, b in enumerate(indexes):
+                    bin_id = bin_ids[(i * len(indexes) + position) % nodes]
+                    self._record_bundle(bin_id, name, first + i, b, vector, take=False)
+                    total = used.setdefault(bin_id, [0] * len(vector))
+                    for r, amount in enumerate(vector):
+                        total[r] += amount
+            for bin_id, total in used.items():
+                self.pool.take([bin_id], tuple(total))
+        return best
+
+    def _stripes(
+        self, groups: dict[Vector, list[int]], instances: int, justified: bool
+    ) -> list[tuple[Vector, list[int], str, int]] | None:
+        """For each bundle shape: the type and node count striping ``instances`` costs least."""
+        context = self.context
+        extra: Counter[str] = Counter()
+        steps = []
+        for vector, indexes in groups.items():
+            need = _Universe.sparse(vector)
+            shape = context.shape(vector)
+            choice: tuple[float, float, str, int] | None = None
+            for node_type in context.launchable:
+                held = min(fits(context.capacity[node_type], need), instances)
+                if not held or (justified and not context.justifies(shape, node_type)):
+                    continue
+                nodes = max(len(indexes), -(-instances * len(indexes) // held))
+                if self.headroom(node_type, extra) < nodes:
+                    continue
+                key = (context.cost[node_type] * nodes, context.cost[node_type], node_type, nodes)
+                if choice is None or key < choice:
+                    choice = key
+            if choice is None:
+                return None
+            extra[choice[2]] += choice[3]
+            steps.append((vector, indexes, choice[2], choice[3]))
+        return steps
+
+    def _record_bundle(
+        self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector, *, take: bool = False
+    ) -> None:
+        placement = BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=self.context.resources(vector))
+        self.bundles.setdefault(bin_id, []).append(placement)
+        if take:
+            self.pool.take([bin_id], vector)
 
     def _place_instance(
         self,
@@ -494,6 +666,7 @@ class _Run:
         still_to_come: int,
         *,
         relaxed: bool,
+        may_buy: bool = True,
     ) -> bool:
         """Place one instance whole, or leave everything as it was and return False.
 
@@ -523,6 +696,8 @@ class _Run:
         def buy(vector: Vector, reason: Vector | None = None) -> str | None:
             """A new node that holds ``vector``, of a type the work ``reason`` (default: it) justifies."""
             why = vector if reason is None else reason
+            if not may_buy:
+                return None
             node_type = self._cheapest_holder(vector, lambda t: may_launch(why, t), still_to_come)
             if node_type is None:
                 return None
@@ -576,14 +751,13 @@ class _Run:
                 self._unbuy(bin_id)
             return False
         for bin_id, b, vector in taken:
-            placement = BundlePlacement(pg=name, instance=instance, bundle=b, shape=context.resources(vector))
-            self.bundles.setdefault(bin_id, []).append(placement)
+            self._record_bundle(bin_id, name, instance, b, vector)
         return True
 
     def _first_fit(self, vector: Vector, allowed: _BundleAllowed, exclude: set[str]) -> str | None:
         """The first bin in canonical order that holds ``vector``, skipping ``exclude``."""
         need = _Universe.sparse(vector)
-        for key, members in self.pool.live_classes():
+        for key, members in self.pool.live_classes(vector):
             rank, _, node_type, free = key
             if not fits(free, need):
                 continue
@@ -859,6 +1033,10 @@ def _is(target: Shape) -> Callable[[Shape], bool]:
 
 def _justifying(context: _Context, node_type: str) -> Callable[[Shape], bool]:
     return lambda shape: context.justifies(shape, node_type)
+
+
+def _sum(vectors: Iterable[Vector]) -> Vector:
+    return tuple(map(sum, zip(*vectors)))
 
 
 def _aggregate(items: Iterable[tuple[Resources, int]]) -> Counter[Resources]:

@@ -275,8 +275,28 @@ def test_pack_spills_to_several_nodes_when_no_node_holds_the_group() -> None:
 
 
 def test_spread_uses_distinct_nodes_where_possible() -> None:
+    """Two existing nodes with room: the two bundles go to different ones."""
+    result = decide(
+        [cpu_type()],
+        nodes=[running("a", CPU=4), running("b", CPU=4)],
+        placement_groups=[pg("SPREAD", {"CPU": 1}, {"CPU": 1})],
+    )
+    assert sorted(placed_on(result, "pg0")) == ["a", "b"]
+
+
+def test_spread_does_not_launch_nodes_only_to_spread() -> None:
+    """SPREAD is a preference: with one node that holds both bundles, nothing is launched."""
     result = decide([cpu_type()], nodes=[running("a", CPU=4)], placement_groups=[pg("SPREAD", {"CPU": 1}, {"CPU": 1})])
-    assert len(set(placed_on(result, "pg0"))) == 2
+    assert placed_on(result, "pg0") == ["a", "a"]
+    assert dict(result.launch) == {}
+
+
+def test_spread_instances_are_spread_over_the_new_nodes_they_need() -> None:
+    """Bundles launched for are dealt round-robin, so an instance's bundles land on different nodes."""
+    result = decide([cpu_type()], placement_groups=[pg("SPREAD", {"CPU": 2}, {"CPU": 2}, count=2)])
+    assert dict(result.launch) == {"cpu": 2}
+    for instance in (0, 1):
+        assert len(set(placed_on(result, "pg0", instance))) == 2
 
 
 def test_spread_shares_nodes_when_limits_allow_no_more() -> None:
