@@ -87,7 +87,9 @@ def _run_script(args: list[str], *, echo: bool) -> None:
                 sys.stderr.flush()
         returncode = process.wait()
     if returncode != 0:
-        errors = [line.strip() for line in tail if "error:" in line]
+        errors = [
+            line.split("error:", 1)[1].strip() for line in tail if "error:" in line
+        ]
         reason = errors[0] if errors else f"exited with status {returncode}"
         raise ControlPlaneError(
             f"scripts/control-plane {args[0]} failed: {reason}", "".join(tail)

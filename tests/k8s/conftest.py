@@ -49,7 +49,11 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
         with live:
             plane = ControlPlane.start()
     except ControlPlaneError as error:
-        pytest.fail(f"Kubernetes control plane unavailable: {error}", pytrace=False)
+        failure = f"Kubernetes control plane unavailable: {error}"
+    else:
+        failure = ""
+    if failure:  # outside the except block, so pytest shows this one line only
+        pytest.fail(failure, pytrace=False)
     try:
         yield plane
     finally:
