@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import shutil
 import subprocess
@@ -185,6 +186,10 @@ class ControlPlane:
         try:
             _run_script(args, echo=echo)
         except BaseException:
+            # The script stops what it started when it fails; this covers the
+            # script itself being interrupted from here.
+            with contextlib.suppress(ControlPlaneError):
+                _run_script(["stop", "--dir", str(state)], echo=False)
             if owns:
                 shutil.rmtree(state, ignore_errors=True)
             raise
