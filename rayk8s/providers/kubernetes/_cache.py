@@ -164,6 +164,11 @@ class PodCache:
         return self._synced.wait(timeout_s)
 
     @property
+    def watching(self) -> bool:
+        """True while a watch request is connected and streaming."""
+        return self._response is not None
+
+    @property
     def synced(self) -> bool:
         return self._synced.is_set()
 
