@@ -46,8 +46,9 @@ class Fault:
     ``retry_after`` is set), ``drop`` (close the connection, nothing forwarded),
     ``drop_after`` (forward, then close without answering), ``delay`` (wait ``delay_s``,
     then forward), ``cut`` (forward a stream, close it after ``delay_s``), ``expire``
-    (answer a watch with a 410 Gone ``ERROR`` event, as the API server does). Matching: ``method`` (any if None), ``path``
-    regex searched in the path, ``watch`` True/False for watch requests or not (any if None).
+    (answer a watch with a 410 Gone ``ERROR`` event, as the API server does).
+    Matching: ``method`` (any if None), ``path`` regex searched in the path, ``watch``
+    True/False for watch requests or not (any if None).
     """
 
     action: str
