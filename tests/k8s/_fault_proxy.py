@@ -149,9 +149,7 @@ class FaultProxy:
         """Requests seen with this method (and watch flag) whose path contains ``path``."""
         with self._lock:
             seen = list(self.requests)
-        return sum(
-            1 for r in seen if r.method == method and path in r.path and (watch is None or r.watch == watch)
-        )
+        return sum(1 for r in seen if r.method == method and path in r.path and (watch is None or r.watch == watch))
 
     # -- used by the handler -----------------------------------------------------------
 

@@ -42,9 +42,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
         pytest.skip("RAYK8S_SKIP_K8S=1: Kubernetes tests skipped")
     capture = request.config.pluginmanager.getplugin("capturemanager")
     # Show build and start-up progress live, not after the fact.
-    live = (
-        capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-    )
+    live = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
     try:
         with live:
             plane = ControlPlane.start()
@@ -63,9 +61,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
 @pytest.fixture
 def api_client(control_plane: ControlPlane) -> Iterator[ApiClient]:
     """An admin ``ApiClient`` (system:masters) from the control plane's kubeconfig."""
-    client = kubernetes.config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig)
-    )
+    client = kubernetes.config.new_client_from_config(config_file=str(control_plane.kubeconfig))
     try:
         yield client
     finally:

@@ -52,9 +52,7 @@ def make_pod(name: str, **spec: Any) -> V1Pod:
     return V1Pod(
         metadata=V1ObjectMeta(name=name),
         spec=V1PodSpec(
-            containers=[
-                V1Container(name="main", image="registry.invalid/never-pulled:1")
-            ],
+            containers=[V1Container(name="main", image="registry.invalid/never-pulled:1")],
             **spec,
         ),
     )
@@ -74,9 +72,7 @@ def gone(read: Callable[[], object]) -> bool:
     return False
 
 
-def test_pod_is_scheduled_onto_a_kwok_node_and_becomes_running(
-    api_client: ApiClient, namespace: str
-) -> None:
+def test_pod_is_scheduled_onto_a_kwok_node_and_becomes_running(api_client: ApiClient, namespace: str) -> None:
     core = CoreV1Api(api_client)
     core.create_namespaced_pod(namespace, make_pod("worker"))
 
@@ -89,21 +85,13 @@ def test_pod_is_scheduled_onto_a_kwok_node_and_becomes_running(
     assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
     assert condition(pod, "PodScheduled").status == "True"
     assert condition(pod, "Ready").status == "True"
-    assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(
-        node.spec.pod_cidr
-    )
-    assert pod.status.host_ip == next(
-        a.address for a in node.status.addresses if a.type == "InternalIP"
-    )
+    assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(node.spec.pod_cidr)
+    assert pod.status.host_ip == next(a.address for a in node.status.addresses if a.type == "InternalIP")
 
 
-def test_pod_that_fits_no_node_stays_pending_as_unschedulable(
-    api_client: ApiClient, namespace: str
-) -> None:
+def test_pod_that_fits_no_node_stays_pending_as_unschedulable(api_client: ApiClient, namespace: str) -> None:
     core = CoreV1Api(api_client)
-    core.create_namespaced_pod(
-        namespace, make_pod("nowhere", node_selector={"rayk8s.test/no-such-label": "x"})
-    )
+    core.create_namespaced_pod(namespace, make_pod("nowhere", node_selector={"rayk8s.test/no-such-label": "x"}))
 
     def unschedulable() -> V1Pod | None:
         pod = core.read_namespaced_pod("nowhere", namespace)
@@ -114,38 +102,23 @@ def test_pod_that_fits_no_node_stays_pending_as_unschedulable(
     assert condition(pod, "PodScheduled").reason == "Unschedulable"
     assert pod.status.phase == "Pending"
     assert pod.spec.node_name is None
-    assert (
-        "node(s) didn't match Pod's node affinity/selector"
-        in condition(pod, "PodScheduled").message
-    )
+    assert "node(s) didn't match Pod's node affinity/selector" in condition(pod, "PodScheduled").message
 
 
-def test_deleting_an_owner_garbage_collects_its_dependants(
-    api_client: ApiClient, namespace: str
-) -> None:
+def test_deleting_an_owner_garbage_collects_its_dependants(api_client: ApiClient, namespace: str) -> None:
     core = CoreV1Api(api_client)
-    owner = core.create_namespaced_config_map(
-        namespace, V1ConfigMap(metadata=V1ObjectMeta(name="owner"))
-    )
-    reference = V1OwnerReference(
-        api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid
-    )
+    owner = core.create_namespaced_config_map(namespace, V1ConfigMap(metadata=V1ObjectMeta(name="owner")))
+    reference = V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
     core.create_namespaced_config_map(
         namespace,
-        V1ConfigMap(
-            metadata=V1ObjectMeta(name="dependant", owner_references=[reference])
-        ),
+        V1ConfigMap(metadata=V1ObjectMeta(name="dependant", owner_references=[reference])),
     )
     pod = make_pod("dependant-pod")
     pod.metadata.owner_references = [reference]
     core.create_namespaced_pod(namespace, pod)
-    unrelated = core.create_namespaced_config_map(
-        namespace, V1ConfigMap(metadata=V1ObjectMeta(name="unrelated"))
-    )
+    unrelated = core.create_namespaced_config_map(namespace, V1ConfigMap(metadata=V1ObjectMeta(name="unrelated")))
 
-    core.delete_namespaced_config_map(
-        "owner", namespace, propagation_policy="Background"
-    )
+    core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
 
     wait_for(
         "the dependant ConfigMap to be collected",
@@ -187,18 +160,14 @@ def test_service_account_token_can_do_what_its_role_allows_and_nothing_else(
                 "kind": "Role",
                 "name": "pod-reader",
             },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "reader", "namespace": namespace}
-            ],
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
         },
     )
     core.create_namespaced_pod(namespace, make_pod("visible"))
     token = core.create_namespaced_service_account_token(
         "reader",
         namespace,
-        AuthenticationV1TokenRequest(
-            spec=V1TokenRequestSpec(audiences=[], expiration_seconds=600)
-        ),
+        AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=600)),
     ).status.token
 
     configuration = kubernetes.client.Configuration()
@@ -209,12 +178,8 @@ def test_service_account_token_can_do_what_its_role_allows_and_nothing_else(
     with ApiClient(configuration) as reader_client:
         reader = CoreV1Api(reader_client)
         # Allowed: exactly the verbs on pods in this namespace.
-        assert [
-            p.metadata.name for p in reader.list_namespaced_pod(namespace).items
-        ] == ["visible"]
-        assert (
-            reader.read_namespaced_pod("visible", namespace).metadata.name == "visible"
-        )
+        assert [p.metadata.name for p in reader.list_namespaced_pod(namespace).items] == ["visible"]
+        assert reader.read_namespaced_pod("visible", namespace).metadata.name == "visible"
 
         forbidden: list[Callable[[], object]] = [
             lambda: reader.list_namespaced_config_map(namespace),
@@ -283,10 +248,7 @@ def test_crd_with_a_structural_schema_rejects_an_invalid_object(
 
         def established() -> bool:
             crd = extensions.read_custom_resource_definition(crd_name)
-            return any(
-                c.type == "Established" and c.status == "True"
-                for c in crd.status.conditions or []
-            )
+            return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
 
         wait_for("the CRD to be Established", established)
 
@@ -299,9 +261,7 @@ def test_crd_with_a_structural_schema_rejects_an_invalid_object(
             }
 
         def create(body: dict[str, Any]) -> dict[str, Any]:
-            return custom.create_namespaced_custom_object(
-                group, "v1", "default", "widgets", body
-            )
+            return custom.create_namespaced_custom_object(group, "v1", "default", "widgets", body)
 
         for spec, complaint in [
             ({"replicas": "three"}, "spec.replicas"),
@@ -314,26 +274,20 @@ def test_crd_with_a_structural_schema_rejects_an_invalid_object(
             assert caught.value.status == 422
             assert complaint in caught.value.body
 
-        created = create(
-            widget("good", {"replicas": 2, "mode": "fast", "colour": "blue"})
-        )
+        created = create(widget("good", {"replicas": 2, "mode": "fast", "colour": "blue"}))
         assert created["spec"] == {
             "replicas": 2,
             "mode": "fast",
         }  # unknown field pruned
         # The status subresource: writes to the main resource leave status alone.
         created["status"] = {"ready": 2}
-        replaced = custom.replace_namespaced_custom_object(
-            group, "v1", "default", "widgets", "good", created
-        )
+        replaced = custom.replace_namespaced_custom_object(group, "v1", "default", "widgets", "good", created)
         assert "status" not in replaced
     finally:
         extensions.delete_custom_resource_definition(crd_name)
 
 
-def test_watch_resumes_from_a_resource_version_and_a_too_old_one_is_gone(
-    api_client: ApiClient, namespace: str
-) -> None:
+def test_watch_resumes_from_a_resource_version_and_a_too_old_one_is_gone(api_client: ApiClient, namespace: str) -> None:
     core = CoreV1Api(api_client)
     created = core.create_namespaced_config_map(
         namespace, V1ConfigMap(metadata=V1ObjectMeta(name="counter"), data={"n": "0"})

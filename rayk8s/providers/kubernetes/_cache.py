@@ -357,6 +357,8 @@ class PodCache:
         with self._lock:
             self._broken_since = None
         try:
+            if self._stop.is_set():  # stop() ran before the response could be interrupted
+                return
             for event in self._events(response):
                 if self._stop.is_set():
                     return

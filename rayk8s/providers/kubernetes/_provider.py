@@ -176,7 +176,9 @@ class KubernetesProviderConfig:
 def _client_from_config(config: KubernetesProviderConfig) -> ApiClient:
     if config.kubeconfig is not None:
         try:
-            client: ApiClient = _kubeconfig.new_client_from_config(config_file=config.kubeconfig, context=config.context)
+            client: ApiClient = _kubeconfig.new_client_from_config(
+                config_file=config.kubeconfig, context=config.context
+            )
             return client
         except (ConfigException, OSError) as error:
             raise ConfigError("provider.kubeconfig", f"cannot load {config.kubeconfig}: {error}") from error
