@@ -57,11 +57,7 @@ def control_plane_script() -> Path:
     tree this package was imported from.
     """
     override = os.environ.get("RAYK8S_CONTROL_PLANE_SCRIPT")
-    script = (
-        Path(override)
-        if override
-        else Path(__file__).resolve().parents[2] / "scripts" / "control-plane"
-    )
+    script = Path(override) if override else Path(__file__).resolve().parents[2] / "scripts" / "control-plane"
     if not script.is_file():
         raise ControlPlaneError(
             f"cannot find the control-plane script at {script}; run from a rayk8s "
@@ -88,13 +84,9 @@ def _run_script(args: list[str], *, echo: bool) -> None:
                 sys.stderr.flush()
         returncode = process.wait()
     if returncode != 0:
-        errors = [
-            line.split("error:", 1)[1].strip() for line in tail if "error:" in line
-        ]
+        errors = [line.split("error:", 1)[1].strip() for line in tail if "error:" in line]
         reason = errors[0] if errors else f"exited with status {returncode}"
-        raise ControlPlaneError(
-            f"scripts/control-plane {args[0]} failed: {reason}", "".join(tail)
-        )
+        raise ControlPlaneError(f"scripts/control-plane {args[0]} failed: {reason}", "".join(tail))
 
 
 class ControlPlane:
@@ -110,9 +102,7 @@ class ControlPlane:
         nodes: how many fake Nodes were created (``kwok-node-0`` ...).
     """
 
-    def __init__(
-        self, directory: Path, server: str, nodes: int, *, owns_directory: bool
-    ) -> None:
+    def __init__(self, directory: Path, server: str, nodes: int, *, owns_directory: bool) -> None:
         self.directory = directory
         self.kubeconfig = directory / "kubeconfig"
         self.server = server
@@ -162,11 +152,7 @@ class ControlPlane:
                 one line, ``details`` has the log tail.
         """
         owns = directory is None
-        state = (
-            Path(tempfile.mkdtemp(prefix="rayk8s-cp-"))
-            if directory is None
-            else directory
-        )
+        state = Path(tempfile.mkdtemp(prefix="rayk8s-cp-")) if directory is None else directory
         args = [
             "start",
             "--dir", str(state),

@@ -27,6 +27,7 @@ from kubernetes.client import (
     V1OwnerReference,
     V1Pod,
     V1PodSpec,
+    V1ResourceRequirements,
     V1TokenRequestSpec,
 )
 from kubernetes.client.exceptions import ApiException
@@ -55,6 +56,14 @@ def make_pod(name: str, **spec: Any) -> V1Pod:
             containers=[V1Container(name="main", image="registry.invalid/never-pulled:1")],
             **spec,
         ),
+    )
+
+
+def big_container(cpu: str) -> V1Container:
+    return V1Container(
+        name="main",
+        image="registry.invalid/never-pulled:1",
+        resources=V1ResourceRequirements(requests={"cpu": cpu}),
     )
 
 
@@ -89,9 +98,29 @@ def test_pod_is_scheduled_onto_a_kwok_node_and_becomes_running(api_client: ApiCl
     assert pod.status.host_ip == next(a.address for a in node.status.addresses if a.type == "InternalIP")
 
 
-def test_pod_that_fits_no_node_stays_pending_as_unschedulable(api_client: ApiClient, namespace: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        pytest.param(
+            {"node_selector": {"rayk8s.test/no-such-label": "x"}},
+            "node(s) didn't match Pod's node affinity/selector",
+            id="selector-matches-no-node",
+        ),
+        pytest.param(
+            {"containers": [big_container(cpu="9")]},  # nodes have 8 CPUs
+            "Insufficient cpu",
+            id="larger-than-any-node",
+        ),
+    ],
+)
+def test_pod_that_fits_no_node_stays_pending_as_unschedulable(
+    api_client: ApiClient, namespace: str, spec: dict[str, Any], why: str
+) -> None:
     core = CoreV1Api(api_client)
-    core.create_namespaced_pod(namespace, make_pod("nowhere", node_selector={"rayk8s.test/no-such-label": "x"}))
+    pod = make_pod("nowhere")
+    for key, value in spec.items():
+        setattr(pod.spec, key, value)
+    core.create_namespaced_pod(namespace, pod)
 
     def unschedulable() -> V1Pod | None:
         pod = core.read_namespaced_pod("nowhere", namespace)
@@ -102,7 +131,7 @@ def test_pod_that_fits_no_node_stays_pending_as_unschedulable(api_client: ApiCli
     assert condition(pod, "PodScheduled").reason == "Unschedulable"
     assert pod.status.phase == "Pending"
     assert pod.spec.node_name is None
-    assert "node(s) didn't match Pod's node affinity/selector" in condition(pod, "PodScheduled").message
+    assert why in condition(pod, "PodScheduled").message
 
 
 def test_deleting_an_owner_garbage_collects_its_dependants(api_client: ApiClient, namespace: str) -> None:

@@ -4,8 +4,10 @@
 // k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/apiserver,
 // ...) with local paths, so it cannot be required as-is: every staging module
 // it requires is replaced here with the published v0.Y.Z that matches v1.Y.Z.
-// To move to another release, change KUBE_VERSION in scripts/control-plane and
-// run: scripts/control-plane pin <version>.
+// To move to another release vX.Y.Z: require k8s.io/kubernetes vX.Y.Z, replace
+// each k8s.io/* module that its go.mod replaces with ./staging/... by v0.Y.Z,
+// and run go mod tidy. scripts/control-plane reads the versions from here, so
+// the build cache key follows.
 module rayk8s.dev/tools/control-plane/kube
 
 go 1.26.0
