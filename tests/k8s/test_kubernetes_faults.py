@@ -179,6 +179,9 @@ def test_dropped_watch_resumes_without_listing_and_an_expired_one_relists(
     core.delete_namespaced_pod(ids[0], namespace, grace_period_seconds=0)  # a change the cache must not miss
     wait_for("the watch to expire and relist", lambda: provider.cache.stats.relists >= 1, timeout_s=30)
     assert provider.cache.stats.expired >= 1
+    # The same expiry as an HTTP 410 answer to the watch request.
+    break_watch(provider, proxy, {"action": "status", "watch": True, "status": 410})
+    wait_for("a second relist", lambda: provider.cache.stats.relists >= 2, timeout_s=30)
 
     def in_step() -> bool:
         cached = {n.id for n in provider.nodes().nodes if n.status.value != "terminating"}

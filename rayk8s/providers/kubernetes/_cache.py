@@ -36,7 +36,7 @@ import structlog
 from kubernetes.client import ApiClient, CoreV1Api
 
 from rayk8s.autoscaler._ports import ProviderNode
-from rayk8s.errors import APIError
+from rayk8s.errors import APIError, APIServerError
 from rayk8s.providers.kubernetes._api import ApiCaller, map_api_error
 from rayk8s.providers.kubernetes._pods import pod_to_node
 
@@ -210,10 +210,9 @@ class PodCache:
     def apply_write(self, pod: Mapping[str, Any]) -> None:
         """Apply a pod the API returned from a create, patch or delete."""
         metadata = pod.get("metadata") or {}
-        if metadata.get("uid") in self._tombstones:
-            return
         with self._lock:
-            self._put(dict(pod))
+            if metadata.get("uid") not in self._tombstones:
+                self._put(dict(pod))
 
     def forget(self, name: str) -> None:
         """The API said the pod does not exist (a delete answered 404)."""
@@ -375,15 +374,25 @@ class PodCache:
 
     @staticmethod
     def _events(response: Any) -> Iterator[dict[str, Any]]:
+        """The stream's events, one JSON object a line. A line that does not parse, or a
+        stream that ends mid-line, is a broken connection: the caller resumes from the
+        last event it applied."""
         buffer = b""
         for chunk in response.stream(None, decode_content=True):
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
-                    yield json.loads(line)
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError as error:
+                    raise APIServerError("watch pods", 0, f"unreadable watch event: {error}") from error
+                if not isinstance(event, dict):
+                    raise APIServerError("watch pods", 0, "unreadable watch event: not an object")
+                yield event
         if buffer.strip():
-            yield json.loads(buffer)
+            raise APIServerError("watch pods", 0, "the watch stream ended in the middle of an event")
 
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
