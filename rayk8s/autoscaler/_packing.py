@@ -241,6 +241,10 @@ class _Pool:
         self.free[bin_id] = restored
         self._insert(self._key(rank, node_type, restored), [bin_id])
 
+    def members(self, rank: int, node_type: str, free: Vector) -> list[str]:
+        """The bins of one class, in order (a copy)."""
+        return list(self._classes.get(self._key(rank, node_type, free), ()))
+
     def discard(self, bin_id: str) -> None:
         rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)
         self._remove(self._key(rank, node_type, free), [bin_id])

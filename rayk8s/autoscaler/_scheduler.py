@@ -79,6 +79,8 @@ _MAX_ROUNDS = 12
 #: Rounds in which accelerator nodes left holding only plain work are re-planned; after
 #: them, a node the rules could not avoid (plain types truly out of room) stays.
 _REPAIR_ROUNDS = 3
+#: Up to this many STRICT_SPREAD instances are placed one by one rather than striped.
+_ONE_BY_ONE = 16
 # Planned bins sort after every real node id, so existing nodes of a class are filled first.
 _PLANNED_PREFIX = "\U0010ffffplanned-"
 
@@ -93,10 +95,16 @@ def schedule(request: SchedulingRequest) -> SchedulingResult:
     for demand that cannot be met — it is reported in ``unfulfilled`` with a reason.
     """
     context = _Context(request)
+    decisions = [_decide(context, value) for value in (context.weight, context.additive_weight)]
+    return min(decisions, key=lambda result: (_unplaced_value(context, result), result.cost, result.new_node_count))
+
+
+def _decide(context: _Context, value: Callable[[Vector], float]) -> SchedulingResult:
+    """Rounds of the pipeline until they converge, buying by one measure of value."""
     planned: list[str] = []
     rounds: list[_Run] = []
     for round_number in range(_MAX_ROUNDS):
-        run = _Run(context, planned)
+        run = _Run(context, planned, value)
         run.execute()
         rounds.append(run)
         kept = run.kept_bins(drop_unjustified=round_number < _REPAIR_ROUNDS)
@@ -216,6 +224,14 @@ class _Context:
         share = max((amount * w for amount, w in zip(vector, self.size_weights)), default=0.0)
         return priced + share * 1e-9
 
+    def additive_weight(self, vector: Vector) -> float:
+        """The value of one unit of a shape: every resource it uses at its cheapest price.
+
+        Credits nodes whose shapes use several resources together (CPU and memory in
+        proportion), which the dominant-resource :meth:`weight` does not see.
+        """
+        return sum(amount * price for amount, price in zip(vector, self.prices)) + self.weight(vector) * 1e-9
+
     def shapes(self, items: Iterable[tuple[Vector, int]]) -> tuple[list[Shape], dict[int, int]]:
         """Aggregate ``(vector, count)`` pairs into shapes in fill order (largest value first)."""
         totals: Counter[Vector] = Counter()
@@ -275,8 +291,9 @@ class _Context:
 class _Run:
     """One round of the pipeline over the existing nodes plus ``planned`` new ones."""
 
-    def __init__(self, context: _Context, planned: list[str]) -> None:
+    def __init__(self, context: _Context, planned: list[str], value: Callable[[Vector], float]) -> None:
         self.context = context
+        self.value = value
         self.pool = context.pool.copy()
         self.totals = context.totals.copy()
         self.workers = Counter(context.existing_workers)
@@ -376,12 +393,12 @@ class _Run:
     ) -> None:
         """Buy nodes for what is left in ``counts``: the cheaper of two greedy plans.
 
-        Three greedy set covers that replicate one-node patterns: the first picks the type
-        whose node holds the most value per cost; the others first place a *target* shape —
-        the largest remaining one (First-Fit Decreasing), or the one the fewest types can
-        hold (so nodes that must be bought anyway are bought first and filled) — on the
-        type that holds the most value per cost with it. The plan that leaves least value
-        unplaced, then costs least, then has fewest nodes, wins.
+        Greedy set covers that replicate one-node patterns: one picks the type whose node
+        holds the most value per cost; the others first place a *target* shape — the
+        largest remaining one (First-Fit Decreasing), or the one the fewest types can hold
+        (so nodes that must be bought anyway are bought first and filled) — on the type
+        that holds the most value per cost with it, valued by the round's measure. The plan
+        that leaves least value unplaced, then costs least, then has fewest nodes, wins.
         """
         if not any(counts.values()):
             return
@@ -389,7 +406,7 @@ class _Run:
         by_size = shapes
         by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
         plans = [
-            self._plan(shapes, counts, allowed, justified=justified, targets=target_order)
+            self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=self.value)
             for target_order in (by_value, by_size, by_scarcity)
         ]
         plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
@@ -413,6 +430,7 @@ class _Run:
         *,
         justified: bool,
         targets: list[Shape] | None,
+        value: Callable[[Vector], float],
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -453,11 +471,11 @@ class _Run:
                     continue
                 if justified and not context.justifies(shapes[pattern[0][0]], node_type):
                     continue
-                value = sum(context.weight(shapes[order].vector) * copies for order, copies in pattern)
+                held = sum(value(shapes[order].vector) * copies for order, copies in pattern)
                 cost = context.cost[node_type]
-                per_cost = value / cost if cost > 0 else math.inf
+                per_cost = held / cost if cost > 0 else math.inf
                 # Highest value per cost; then more value; then cheaper; then by name.
-                score = (per_cost, value, -cost, node_type)
+                score = (per_cost, held, -cost, node_type)
                 if best is None or _better(score, best[0]):
                     best = (score, node_type, pattern, room)
             if best is None:
@@ -502,6 +520,8 @@ class _Run:
         else:
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
+            # STRICT_SPREAD takes only running nodes one by one: launching ones are striped
+            # (:meth:`_stripe` reuses fresh ones), so the next decision rebuilds the same stripes.
             for relaxed in (False, True):
                 while placed < group.count and self._place_instance(
                     name,
@@ -511,10 +531,14 @@ class _Run:
                     group.count - placed,
                     relaxed=relaxed,
                     may_buy=False,
+                    running_only=strategy is PlacementStrategy.STRICT_SPREAD,
                 ):
                     placed += 1
                 if strategy is PlacementStrategy.STRICT_SPREAD:
-                    placed += self._stripe(name, bundles, placed, group.count - placed, justified=not relaxed)
+                    # A few instances are placed exactly, one by one, below (mixing existing
+                    # and new nodes); many are striped.
+                    if group.count - placed > _ONE_BY_ONE:
+                        placed += self._stripe(name, bundles, placed, group.count - placed, justified=not relaxed)
                 elif not relaxed:
                     placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
         while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
@@ -628,7 +652,9 @@ class _Run:
                 low = middle
         best, best_steps = low, (self._stripes(groups, low, justified) or []) if low else []
         for vector, indexes, node_type, nodes in best_steps:
-            bin_ids = self._buy(node_type, nodes)
+            capacity = context.capacity[node_type]
+            bin_ids = self.pool.members(LAUNCHING, node_type, capacity)[:nodes]
+            bin_ids += self._buy(node_type, nodes - len(bin_ids))
             used: dict[str, list[int]] = {}
             for i in range(best):
                 for position, b in enumerate(indexes):
@@ -647,6 +673,9 @@ class _Run:
         """For each bundle shape: the type and node count striping ``instances`` costs least."""
         context = self.context
         extra: Counter[str] = Counter()
+        fresh: Counter[str] = Counter(
+            {t: len(self.pool.members(LAUNCHING, t, context.capacity[t])) for t in context.launchable}
+        )
         steps = []
         for vector, indexes in groups.items():
             need = _Universe.sparse(vector)
@@ -657,14 +686,17 @@ class _Run:
                 if not held or (justified and not context.justifies(shape, node_type)):
                     continue
                 nodes = max(len(indexes), -(-instances * len(indexes) // held))
-                if self.headroom(node_type, extra) < nodes:
+                reused = min(nodes, fresh[node_type])  # empty launching nodes cost nothing more
+                if self.headroom(node_type, extra) < nodes - reused:
                     continue
-                key = (context.cost[node_type] * nodes, context.cost[node_type], node_type, nodes)
+                key = (context.cost[node_type] * (nodes - reused), context.cost[node_type], node_type, nodes)
                 if choice is None or key < choice:
                     choice = key
             if choice is None:
                 return None
-            extra[choice[2]] += choice[3]
+            reused = min(choice[3], fresh[choice[2]])
+            fresh[choice[2]] -= reused
+            extra[choice[2]] += choice[3] - reused
             steps.append((vector, indexes, choice[2], choice[3]))
         return steps
 
@@ -686,6 +718,7 @@ class _Run:
         *,
         relaxed: bool,
         may_buy: bool = True,
+        running_only: bool = False,
     ) -> bool:
         """Place one instance whole, or leave everything as it was and return False.
 
@@ -697,6 +730,8 @@ class _Run:
         context = self.context
 
         def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
+            if running_only and rank != RUNNING:
+                return False
             # Groups are placed before tasks, so a launching accelerator node taken by a
             # plain bundle would push the work that needs it onto yet another node.
             return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
