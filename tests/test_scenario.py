@@ -258,3 +258,11 @@ def test_round_trip_property(document: dict[str, Any]) -> None:
     written = scenario.to_dict()
     assert Scenario.from_dict(written) == scenario
     assert Scenario.from_dict(written).to_dict() == written
+
+
+def test_isolate_accelerators_round_trips_and_reaches_the_request() -> None:
+    """isolate_accelerators is read, written back and passed to the scheduler."""
+    data = {"node_types": {"cpu": {"resources": {"CPU": 4}}}, "isolate_accelerators": True}
+    scenario = Scenario.from_dict(data)
+    assert scenario.to_request().isolate_accelerators is True
+    assert Scenario.from_dict(scenario.to_dict()) == scenario

@@ -7,6 +7,7 @@ The format (see ``docs/scenarios.md``)::
       cpu-small: {resources: {CPU: 4, memory: 16Gi}, min_workers: 0, max_workers: 100, cost: 0.19}
     max_workers: 200                                # cluster-wide cap on worker nodes (optional)
     unavailable_node_types: [gpu]                   # types that must not be launched now (optional)
+    isolate_accelerators: false                     # keep CPU-only work off new GPU nodes entirely (optional)
     nodes:                                          # nodes that exist now (optional)
       - {id: w-1, type: cpu-small, status: running, available: {CPU: 1}, total: {CPU: 4}, head: false}
     demands:                                        # pending tasks and actors
@@ -63,6 +64,7 @@ _TOP_FIELDS = (
     "node_types",
     "max_workers",
     "unavailable_node_types",
+    "isolate_accelerators",
     "nodes",
     "demands",
     "placement_groups",
@@ -87,6 +89,7 @@ class Scenario:
     resource_requests: tuple[ResourceRequest, ...] = ()
     max_workers: int | None = None
     unavailable_node_types: frozenset[str] = frozenset()
+    isolate_accelerators: bool = False
     description: str | None = None
 
     @classmethod
@@ -125,6 +128,7 @@ class Scenario:
                 _type_reference(name, index_path("unavailable_node_types", i), node_types)
                 for i, name in enumerate(unavailable)
             ),
+            isolate_accelerators=expect_bool(root.get("isolate_accelerators", False), "isolate_accelerators"),
             description=None if description is None else expect_str(description, "description", non_empty=False),
         )
 
@@ -139,6 +143,7 @@ class Scenario:
             resource_requests=request.resource_requests,
             max_workers=request.max_workers,
             unavailable_node_types=request.unavailable_node_types,
+            isolate_accelerators=request.isolate_accelerators,
             description=description,
         )
 
@@ -152,6 +157,7 @@ class Scenario:
             resource_requests=self.resource_requests,
             max_workers=self.max_workers,
             unavailable_node_types=self.unavailable_node_types,
+            isolate_accelerators=self.isolate_accelerators,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,6 +174,8 @@ class Scenario:
             out["max_workers"] = self.max_workers
         if self.unavailable_node_types:
             out["unavailable_node_types"] = sorted(self.unavailable_node_types)
+        if self.isolate_accelerators:
+            out["isolate_accelerators"] = True
         if self.nodes:
             out["nodes"] = [_node_dict(node) for node in self.nodes]
         if self.demands:
