@@ -105,7 +105,7 @@ def greedy_fill(
     available: Vector,
     shapes: list[Shape],
     counts: Mapping[int, int],
-    allowed: Callable[[Shape], bool],
+    allowed: Callable[[Shape], bool] | None,
     first: Callable[[Shape], bool] | None = None,
 ) -> Pattern:
     """Fill one bin: shapes in order (largest first), as many of each as fit and remain.
@@ -121,7 +121,7 @@ def greedy_fill(
     pattern: list[tuple[int, int]] = []
     for shape in shapes:
         left = counts.get(shape.order, 0)
-        if not left or not allowed(shape):
+        if not left or (allowed is not None and not allowed(shape)):
             continue
         copies = fits(free, shape.sparse)
         if not copies:
@@ -253,10 +253,12 @@ class _Pool:
         self,
         shapes: list[Shape],
         counts: dict[int, int],
-        allowed: Allowed,
+        allowed: Allowed | None,
         placed: dict[str, dict[int, int]],
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
+
+        ``allowed`` of ``None`` allows every shape on every bin (the common case, fastest).
 
         Each class is filled with one greedy pattern replicated over as many of its bins as
         the demand allows, then again for the rest, until the class is used up or nothing
@@ -281,8 +283,12 @@ class _Pool:
             members = list(self._classes.get(key, ()))
             rank, _, node_type, free = key
 
-            def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank) -> bool:
-                return allowed(shape, node_type, rank)
+            allowed_here: Callable[[Shape], bool] | None = None
+            if allowed is not None:
+                rule = allowed
+
+                def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank, rule: Allowed = rule) -> bool:
+                    return rule(shape, node_type, rank)
 
             while members:
                 pattern = greedy_fill(free, shapes, counts, allowed_here)

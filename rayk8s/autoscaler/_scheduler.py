@@ -374,7 +374,7 @@ class _Run:
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict, placed)
+        pool.fill(shapes, counts, strict if gang or context.isolate else None, placed)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
             if context.isolate or gang:
