@@ -19,7 +19,9 @@ def down_command(config: str, yes: bool, workers_only: bool) -> None:
     """Stop the cluster CONFIG describes, leaving none of its Ray processes behind."""
     cluster = local_cluster(config)
     what = "its autoscaler and workers" if workers_only else "its autoscaler, workers and head"
-    if not yes and not click.confirm(f"Stop cluster {cluster.config.cluster_name!r} ({what})?", default=False, err=True):
+    if not yes and not click.confirm(
+        f"Stop cluster {cluster.config.cluster_name!r} ({what})?", default=False, err=True
+    ):
         raise RayK8sError("aborted: nothing was stopped")
     left = cluster.down(workers_only=workers_only)
     if left:

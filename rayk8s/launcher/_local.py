@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -37,7 +36,14 @@ from rayk8s.providers._tags import (
     TAG_NODE_STATUS,
     TAG_USER_NODE_TYPE,
 )
-from rayk8s.providers.local import LocalNodeProvider, check_node_config, check_provider_config, default_state_dir
+from rayk8s.providers.local import (
+    LocalNodeProvider,
+    check_node_config,
+    check_provider_config,
+    default_state_dir,
+    process_alive,
+    spawn_detached,
+)
 
 __all__ = ["LocalCluster", "check_local"]
 
@@ -131,18 +137,7 @@ class LocalCluster:
             pid = int(self.monitor_pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-                return None
-        except OSError:
-            pass
-        return pid
+        return pid if process_alive(pid) else None
 
     def running(self) -> bool:
         head = self.head()
@@ -240,24 +235,19 @@ class LocalCluster:
         env = dict(os.environ)
         package_root = str(Path(rayk8s.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        with open(self.state_dir / "monitor.out", "ab") as out:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "rayk8s.launcher.monitor", str(self.config_copy)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
-        self.monitor_pid_file.write_text(str(child.pid))
+        pid = spawn_detached(
+            [sys.executable, "-m", "rayk8s.launcher.monitor", str(self.config_copy)],
+            env,
+            self.state_dir / "monitor.out",
+        )
+        self.monitor_pid_file.write_text(str(pid))
         started = time.monotonic()
         last_report = 0.0
         while not self.status_file.exists():
             waited = time.monotonic() - started
-            if child.poll() is not None:
+            if not process_alive(pid):
                 raise RayK8sError(
-                    f"the autoscaler monitor exited ({child.returncode}); {self.state_dir / 'monitor.out'} ends:\n"
+                    f"the autoscaler monitor exited; {self.state_dir / 'monitor.out'} ends:\n"
                     + _tail(self.state_dir / "monitor.out")
                 )
             if waited > MONITOR_TIMEOUT_S:
@@ -266,7 +256,7 @@ class LocalCluster:
                 self.echo(f"waiting for the autoscaler's first update ... {waited:.0f} s")
                 last_report = waited
             time.sleep(0.2)
-        self.echo(f"The autoscaler runs in the background (pid {child.pid}, log {self.monitor_log})")
+        self.echo(f"The autoscaler runs in the background (pid {pid}, log {self.monitor_log})")
 
     def _raw_config(self) -> Mapping[str, Any]:
         """The config as written, with the provider's state directory made explicit."""

@@ -42,7 +42,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,6 +69,8 @@ __all__ = [
     "LABEL_NODE_TYPE",
     "LocalNodeProvider",
     "default_state_dir",
+    "process_alive",
+    "spawn_detached",
 ]
 
 log = structlog.get_logger()
@@ -107,6 +108,37 @@ def free_port() -> int:
         probe.bind(("", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def spawn_detached(args: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
+    """Start ``args`` in a new session (its own process group), output appended to ``log_path``.
+
+    Returns the pid. No :class:`subprocess.Popen` is kept: the process outlives this one
+    (a restarted autoscaler adopts it from the state file); :func:`process_alive` reaps it
+    if it is our child.
+    """
+    executable = shutil.which(args[0], path=env.get("PATH")) if os.sep not in args[0] else args[0]
+    if executable is None:
+        raise FileNotFoundError(f"{args[0]}: command not found")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawn(executable, list(args), dict(env), file_actions=actions, setsid=True)
+
+
+def process_alive(pid: int) -> bool:
+    """True when ``pid`` runs; reaps it if it is our exited child (a zombie is not running)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: started by an earlier process
+    else:
+        if done == pid:
+            return False
+    return _process_alive(pid)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -209,7 +241,6 @@ class LocalNodeProvider(NodeProvider):
         self.head_ip = str(provider_config.get("head_ip") or _routable_ip())
         self.clock = clock
         self.ray_command = list(ray_command or [sys.executable, "-m", "ray.scripts.scripts"])
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- state -------------------------------------------------------------------------
 
@@ -432,23 +463,12 @@ class LocalNodeProvider(NodeProvider):
             args += [f"--address={state['head_address']}", f"--temp-dir={temp_dir}"]
             record["temp_dir"] = str(temp_dir)
         args += list(node_config.get("ray_start_args", []))
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{node_id}.log"
-        with open(log_path, "ab") as out:
-            child = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
-        self._children[child.pid] = child
+        pid = spawn_detached(args, env, log_path)
         record.update(
             {
-                "pid": child.pid,
-                "pgid": child.pid,
+                "pid": pid,
+                "pgid": pid,
                 "status": "running",
                 "created_at": self.clock(),
                 "internal_ip": self.head_ip,
@@ -459,10 +479,7 @@ class LocalNodeProvider(NodeProvider):
         return record
 
     def _leader_alive(self, pid: int) -> bool:
-        child = self._children.get(pid)
-        if child is not None:
-            return child.poll() is None
-        return _process_alive(pid)
+        return process_alive(pid)
 
     def _signal(self, record: Mapping[str, Any], signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -476,7 +493,6 @@ class LocalNodeProvider(NodeProvider):
             if record["status"] == "terminating":
                 group = _group_alive(int(record["pgid"]))
                 if not leader and not group:
-                    self._children.pop(pid, None)
                     del state["nodes"][node_id]
                     if record.get("temp_dir"):
                         shutil.rmtree(record["temp_dir"], ignore_errors=True)

@@ -199,7 +199,9 @@ class RayLoadSource:
             labels = dict(node_state.labels)
             provider_id = node_state.instance_id or labels.get(LABEL_NODE_ID) or None
             status = status_name(node_state.status)
-            nodes[ray_id] = RayNode(ray_id, provider_id, status, node_state.ray_node_type_name, node_state.node_ip_address)
+            nodes[ray_id] = RayNode(
+                ray_id, provider_id, status, node_state.ray_node_type_name, node_state.node_ip_address
+            )
             if provider_id is None or status == "DEAD":
                 continue
             idle_since = now - node_state.idle_duration_ms / 1000.0 if status in ("IDLE", "DRAINING") else None
