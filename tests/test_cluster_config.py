@@ -112,3 +112,14 @@ def test_status_of_a_cluster_never_started(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Head: not running" in result.output
     assert "Autoscaler: not running" in result.output
+
+
+def test_to_dict_round_trips() -> None:
+    """to_dict() writes Ray's fields back; parsing them gives the same config (the monitor reads this copy)."""
+    raw = base()
+    raw["setup_commands"] = ["echo hi"]
+    raw["available_node_types"]["cpu-2"].update(cost=0.5, idle_timeout_minutes=2)
+    config = ClusterConfig.from_dict(raw)
+    again = ClusterConfig.from_dict(config.to_dict())
+    assert again == config
+    assert again.to_autoscaler_config() == config.to_autoscaler_config()

@@ -192,6 +192,35 @@ class ClusterConfig:
         config.to_autoscaler_config()  # cross-field checks (min vs max workers, ...)
         return config
 
+    def to_dict(self) -> dict[str, Any]:
+        """The config as Ray's YAML fields; ``from_dict(to_dict())`` gives an equal config."""
+        types: dict[str, Any] = {}
+        for spec in self.node_types.values():
+            entry: dict[str, Any] = {"resources": spec.resources.to_dict(), "node_config": dict(spec.node_config)}
+            entry["min_workers"] = spec.min_workers
+            if spec.max_workers is not None:
+                entry["max_workers"] = spec.max_workers
+            if spec.cost != 1.0:
+                entry["cost"] = spec.cost
+            if spec.idle_timeout_minutes is not None:
+                entry["idle_timeout_minutes"] = spec.idle_timeout_minutes
+            types[spec.name] = entry
+        out: dict[str, Any] = {"cluster_name": self.cluster_name}
+        if self.max_workers is not None:
+            out["max_workers"] = self.max_workers
+        out.update(
+            {
+                "upscaling_speed": self.upscaling_speed,
+                "idle_timeout_minutes": self.idle_timeout_minutes,
+                "provider": dict(self.provider),
+                "head_node_type": self.head_node_type,
+                "available_node_types": types,
+                "autoscaler": attrs.asdict(self.autoscaler),
+                **dict(self.setup),
+            }
+        )
+        return out
+
     def to_autoscaler_config(self, node_configs: Mapping[str, Mapping[str, Any]] | None = None) -> AutoscalerConfig:
         """The :class:`AutoscalerConfig` this cluster runs with.
 

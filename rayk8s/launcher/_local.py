@@ -259,17 +259,9 @@ class LocalCluster:
         self.echo(f"The autoscaler runs in the background (pid {pid}, log {self.monitor_log})")
 
     def _raw_config(self) -> Mapping[str, Any]:
-        """The config as written, with the provider's state directory made explicit."""
-        source = self.config.source
-        if source is not None:
-            from rayk8s._documents import load_document
-
-            raw = dict(load_document(source))
-        else:
-            raw = {}
-        provider = dict(raw.get("provider", self.config.provider))
-        provider["state_dir"] = str(self.state_dir)
-        raw["provider"] = provider
+        """The config for the monitor, with the provider's state directory made explicit."""
+        raw = self.config.to_dict()
+        raw["provider"] = {**raw["provider"], "state_dir": str(self.state_dir)}
         return raw
 
     # -- down --------------------------------------------------------------------------

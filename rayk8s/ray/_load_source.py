@@ -80,6 +80,11 @@ def require_ray() -> Any:
         raise RayK8sError(f"{RAY_EXTRA_HINT} ({error})") from None
 
 
+def _protos() -> Any:
+    """Ray's autoscaler protobuf module (``ray.core.generated.autoscaler_pb2``; untyped)."""
+    return importlib.import_module("ray.core.generated.autoscaler_pb2")
+
+
 def _capacity(amounts: Mapping[str, float]) -> dict[str, float]:
     """Real node capacity: without ``node:*`` markers and placement-group bundle resources."""
     return {
@@ -157,15 +162,12 @@ class RayLoadSource:
     def client(self) -> Any:
         """The GCS client (``ray._raylet.GcsClient``), connected on first use."""
         if self._client is None:
-            from ray._raylet import GcsClient
-
-            self._client = GcsClient(address=self.gcs_address)
+            self._client = importlib.import_module("ray._raylet").GcsClient(address=self.gcs_address)
         return self._client
 
     def read_state(self) -> Any:
         """One ``GetClusterResourceState`` call: Ray's ``ClusterResourceState`` protobuf."""
-        from ray.core.generated import autoscaler_pb2
-
+        autoscaler_pb2 = _protos()
         raw = self.client.get_cluster_resource_state(timeout_s=self.timeout_s)
         reply = autoscaler_pb2.GetClusterResourceStateReply()
         reply.ParseFromString(raw)
@@ -186,8 +188,7 @@ class RayLoadSource:
 
     def load(self) -> LoadSnapshot:
         """Read the cluster's load: pending demand and per-node usage (one GCS call)."""
-        from ray.core.generated import autoscaler_pb2
-
+        autoscaler_pb2 = _protos()
         state = self.read_state()
         now = self.clock()
         self._state_version = int(state.cluster_resource_state_version)
@@ -250,8 +251,7 @@ class RayLoadSource:
         launches of this update as pending requests, recent launch failures, and demand
         the scheduler found infeasible. Returns whether the GCS took it; never raises.
         """
-        from ray.core.generated import autoscaler_pb2 as pb
-
+        pb = _protos()
         decision = result.decision
         state = pb.AutoscalingState(
             last_seen_cluster_resource_state_version=self._state_version,
@@ -316,8 +316,7 @@ class RayLoadSource:
         know alive: nothing to drain), and provider id -> why Ray refused or the call
         failed. Uses the nodes of the last :meth:`load`.
         """
-        from ray.core.generated import autoscaler_pb2 as pb
-
+        pb = _protos()
         accepted: list[str] = []
         rejected: dict[str, str] = {}
         for provider_id in provider_node_ids:
