@@ -84,11 +84,53 @@ def run_rayk8s(tasks: int, task_s: float) -> dict[str, float]:
     return result
 
 
+def _fake_multinode_config(head_resources: dict[str, Any], worker_node_types: dict[str, Any], **extra: Any) -> dict:
+    """The cluster config Ray's fake multi-node provider runs with.
+
+    ``AutoscalingCluster`` reads its base from ``fake_multi_node/example.yaml``, which the
+    PyPI wheel of Ray 2.60 does not ship; this is the same config written out.
+    """
+    return {
+        "cluster_name": "fake_multinode",
+        "provider": {
+            "type": "fake_multinode",
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "available_node_types": {
+            **worker_node_types,
+            "ray.head.default": {"resources": dict(head_resources), "node_config": {}, "max_workers": 0},
+        },
+        "head_node_type": "ray.head.default",
+        "auth": {},
+        "docker": {},
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        **extra,
+    }
+
+
 def run_ray(tasks: int, task_s: float) -> dict[str, float]:
     import ray
     from ray.cluster_utils import AutoscalingCluster
 
-    cluster = AutoscalingCluster(
+    class Cluster(AutoscalingCluster):  # type: ignore[misc]
+        def _generate_config(
+            self, head_resources: Any, worker_node_types: Any, autoscaler_v2: bool = False, **kw: Any
+        ) -> Any:
+            return _fake_multinode_config(head_resources, worker_node_types, **kw)
+
+    cluster = Cluster(
         head_resources={"CPU": 0, "object_store_memory": OBJECT_STORE},
         worker_node_types={
             "cpu": {
