@@ -181,6 +181,12 @@ class SchedulingRequest:
     ``max_workers`` caps the number of worker nodes (existing plus new; ``None``: no cap).
     ``unavailable_node_types`` are types that must not be launched now (backing off after
     a launch failure, say); demand falls back to the next-best type.
+
+    Accelerator nodes (GPU, TPU, ...) are never launched for work that asks for no
+    accelerator while a plain type could hold it; such work may use the spare room of
+    accelerator nodes launched for accelerator work. ``isolate_accelerators`` keeps plain
+    work off new and launching accelerator nodes altogether (unless no plain type can
+    take it).
     """
 
     node_types: Mapping[str, NodeType] = attrs.field(converter=_node_types)
@@ -190,6 +196,7 @@ class SchedulingRequest:
     resource_requests: tuple[ResourceRequest, ...] = attrs.field(default=(), converter=_request_tuple)
     max_workers: int | None = attrs.field(default=None, validator=_non_negative)
     unavailable_node_types: frozenset[str] = attrs.field(default=frozenset(), converter=_name_set)
+    isolate_accelerators: bool = False
 
     def __attrs_post_init__(self) -> None:
         seen: set[str] = set()

@@ -80,12 +80,18 @@ def subtract(available: Vector, need: Vector, copies: int = 1) -> Vector:
 
 
 class Shape(NamedTuple):
-    """A demand shape in the decision's universe, with its position in the fill order."""
+    """A demand shape in the decision's universe, with its position in the fill order.
+
+    ``accelerated``: it asks for an accelerator. ``special``: it asks for a resource that
+    not every launchable node type offers (an accelerator, a licence, local SSD, ...), so
+    the nodes that can hold it should take it before work any node could hold.
+    """
 
     order: int
     vector: Vector
     sparse: Sparse
     accelerated: bool
+    special: bool
 
 
 Pattern = tuple[tuple[int, int], ...]
@@ -100,11 +106,17 @@ def greedy_fill(
     shapes: list[Shape],
     counts: Mapping[int, int],
     allowed: Callable[[Shape], bool],
+    first: Callable[[Shape], bool] | None = None,
 ) -> Pattern:
     """Fill one bin: shapes in order (largest first), as many of each as fit and remain.
 
-    After the fill no remaining shape fits the bin, so a bin is filled once per stage.
+    With ``first``, the shapes it selects go in before all others (the work that
+    justifies an accelerator node, say, before the work that merely fills it); their
+    entries lead the pattern. After the fill no remaining shape fits the bin, so a bin is
+    filled once per stage.
     """
+    if first is not None:
+        shapes = [shape for shape in shapes if first(shape)] + [shape for shape in shapes if not first(shape)]
     free = list(available)
     pattern: list[tuple[int, int]] = []
     for shape in shapes:
@@ -193,10 +205,23 @@ class _Pool:
         """A snapshot of the classes in canonical order."""
         return [(key, list(self._classes[key])) for key in self._order]
 
-    def bins_in_order(self) -> Iterable[str]:
-        """Every bin, in canonical order (a live view: do not change the pool while iterating)."""
-        for key in self._order:
-            yield from self._classes[key]
+    def live_classes(self, need: Vector | None = None) -> Iterable[tuple[ClassKey, list[str]]]:
+        """The classes in canonical order, without copying (do not change the pool while iterating).
+
+        With ``need``, classes too small to hold it are skipped: a bin that holds ``need``
+        has at least its normalised size, and classes are sorted by size within a rank.
+        """
+        if need is None:
+            for key in self._order:
+                yield key, self._classes[key]
+            return
+        size = sum(amount * weight for amount, weight in zip(need, self._weights)) * (1 - 1e-9)
+        for rank in (RUNNING, LAUNCHING):
+            start = bisect.bisect_left(self._order, (rank, size))
+            for key in self._order[start:]:
+                if key[0] != rank:
+                    break
+                yield key, self._classes[key]
 
     def take(self, bin_ids: list[str], used: Vector) -> None:
         """Take ``used`` from each of ``bin_ids`` (all of one class)."""
@@ -226,12 +251,14 @@ class _Pool:
         counts: dict[int, int],
         allowed: Allowed,
         placed: dict[str, dict[int, int]],
+        first_on: Callable[[str], Callable[[Shape], bool] | None] = lambda node_type: None,
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
 
         Each class is filled with one greedy pattern replicated over as many of its bins as
         the demand allows, then again for the rest, until the class is used up or nothing
         more fits. ``placed[bin_id][shape order]`` accumulates what each bin took.
+        ``first_on(node_type)`` may name shapes that go into such bins before the others.
         """
         for key in list(self._order):
             if not any(counts.values()):
@@ -242,8 +269,9 @@ class _Pool:
             def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank) -> bool:
                 return allowed(shape, node_type, rank)
 
+            first = first_on(node_type)
             while members:
-                pattern = greedy_fill(free, shapes, counts, allowed_here)
+                pattern = greedy_fill(free, shapes, counts, allowed_here, first)
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))

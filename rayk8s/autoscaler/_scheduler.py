@@ -44,12 +44,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from rayk8s.autoscaler._model import Node, NodeStatus, PlacementGroup, PlacementStrategy, SchedulingRequest
 from rayk8s.autoscaler._packing import (
     LAUNCHING,
     RUNNING,
     Allowed,
+    Pattern,
     Shape,
     Vector,
     _Pool,
@@ -135,6 +137,12 @@ class _Context:
         self.accelerated_types = frozenset(
             name for name, vector in self.capacity.items() if universe.uses_accelerator(vector)
         )
+        self.isolate = request.isolate_accelerators
+        #: Resources every launchable type offers; work asking for others is "special".
+        self.common_resources = frozenset(
+            i for i in range(width) if self.launchable and all(self.capacity[t][i] for t in self.launchable)
+        )
+        self._plain_holds: dict[Vector, bool] = {}
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -206,27 +214,47 @@ class _Context:
         for vector, count in items:
             totals[vector] += count
         ordered = sorted(totals, key=lambda v: (-self.weight(v), tuple(-a for a in v)))
-        shapes = [
-            Shape(order, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
-            for order, vector in enumerate(ordered)
-        ]
+        shapes = [self._shape(vector, order) for order, vector in enumerate(ordered)]
         return shapes, {shape.order: totals[shape.vector] for shape in shapes}
 
     def shape(self, vector: Vector) -> Shape:
-        return Shape(-1, vector, _Universe.sparse(vector), self.universe.uses_accelerator(vector))
+        return self._shape(vector, -1)
+
+    def _shape(self, vector: Vector, order: int) -> Shape:
+        sparse = _Universe.sparse(vector)
+        special = any(i not in self.common_resources for i, _ in sparse)
+        return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
-        return any(t not in self.accelerated_types and fits(self.capacity[t], shape.sparse) for t in self.launchable)
+        held = self._plain_holds.get(shape.vector)
+        if held is None:
+            held = any(
+                t not in self.accelerated_types and fits(self.capacity[t], shape.sparse) for t in self.launchable
+            )
+            self._plain_holds[shape.vector] = held
+        return held
+
+    def holders(self, shape: Shape) -> int:
+        """How many launchable types could hold ``shape`` when empty."""
+        return sum(1 for t in self.launchable if fits(self.capacity[t], shape.sparse))
+
+    def justifies(self, shape: Shape, node_type: str) -> bool:
+        """Whether ``shape`` is a reason to launch ``node_type``.
+
+        Any work justifies a plain node; only accelerator work, or work no plain type can
+        hold, justifies an accelerator node. Plain work may still fill an accelerator node
+        launched for accelerator work.
+        """
+        return node_type not in self.accelerated_types or shape.accelerated or not self.plain_type_holds(shape)
 
     def keep_off(self, shape: Shape, node_type: str, rank: int) -> bool:
-        """The accelerator rule: plain work stays off new and launching accelerator nodes."""
-        return (
-            rank == LAUNCHING
-            and not shape.accelerated
-            and node_type in self.accelerated_types
-            and self.plain_type_holds(shape)
-        )
+        """Strict isolation (``isolate_accelerators``): plain work stays off launching accelerator nodes."""
+        return self.isolate and rank == LAUNCHING and not self.justifies(shape, node_type)
+
+    def first_on(self, node_type: str) -> Callable[[Shape], bool] | None:
+        """Into any node, work that needs its special resources goes before work any node could hold."""
+        return _special
 
     def resources(self, vector: Vector) -> Resources:
         return self.universe.resources(vector)
@@ -294,21 +322,34 @@ class _Run:
         placed: dict[str, dict[int, int]],
         *,
         capacity_only: bool,
+        gang: bool = False,
     ) -> None:
-        """Fill ``pool``, buy nodes for the rest; then the same with the accelerator rule relaxed."""
-        keep_off = self.context.keep_off
+        """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
+
+        ``gang``: the shapes are placement groups, placed before tasks, so in the first pass
+        plain ones also stay off launching accelerator nodes (the tasks that need those
+        nodes come later and would otherwise push more of them to be launched).
+
+        The first buying pass launches accelerator nodes only for work that justifies them;
+        the relaxed pass runs only for work no justified node could take (plain types out
+        of headroom or backing off), so demand is never left while some type could hold it.
+        """
+        context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
-            return not keep_off(shape, node_type, rank)
+            if gang and rank == LAUNCHING and not context.justifies(shape, node_type):
+                return False
+            return not context.keep_off(shape, node_type, rank)
 
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict, placed)
-        self._buy_for(shapes, counts, placed, strict, capacity_only=capacity_only)
-        if any(counts[s.order] for s in shapes if not s.accelerated) and self.context.accelerated_types:
-            pool.fill(shapes, counts, relaxed, placed)
-            self._buy_for(shapes, counts, placed, relaxed, capacity_only=capacity_only)
+        pool.fill(shapes, counts, strict, placed, context.first_on)
+        self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
+        if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
+            if context.isolate or gang:
+                pool.fill(shapes, counts, relaxed, placed, context.first_on)
+            self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
 
     def _buy_for(
         self,
@@ -317,22 +358,87 @@ class _Run:
         placed: dict[str, dict[int, int]],
         allowed: Allowed,
         *,
+        justified: bool,
         capacity_only: bool,
     ) -> None:
-        """Greedy set cover by price: buy the node type that holds the most value per cost."""
+        """Buy nodes for what is left in ``counts``: the cheaper of two greedy plans.
+
+        Three greedy set covers that replicate one-node patterns: the first picks the type
+        whose node holds the most value per cost; the others first place a *target* shape —
+        the largest remaining one (First-Fit Decreasing), or the one the fewest types can
+        hold (so nodes that must be bought anyway are bought first and filled) — on the
+        type that holds the most value per cost with it. The plan that leaves least value
+        unplaced, then costs least, then has fewest nodes, wins.
+        """
+        if not any(counts.values()):
+            return
+        by_value = None
+        by_size = shapes
+        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
+        plans = [
+            self._plan(shapes, counts, allowed, justified=justified, targets=target_order)
+            for target_order in (by_value, by_size, by_scarcity)
+        ]
+        plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
+        width = len(self.context.universe.names)
+        for node_type, copies_of_pattern, pattern in plan.steps:
+            used = [0] * width
+            for order, copies in pattern:
+                for i, amount in shapes[order].sparse:
+                    used[i] += amount * copies
+            bin_ids = self._buy(node_type, copies_of_pattern)
+            (self.totals if capacity_only else self.pool).take(bin_ids, tuple(used))
+            for bin_id in bin_ids:
+                placed[bin_id] = dict(pattern)
+        counts.update(plan.left)
+
+    def _plan(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        allowed: Allowed,
+        *,
+        justified: bool,
+        targets: list[Shape] | None,
+    ) -> _Plan:
         context = self.context
-        while any(counts.values()):
-            best: tuple[tuple[float, float, float, str], str, tuple[tuple[int, int], ...], int] | None = None
+        left = dict(counts)
+        extra: Counter[str] = Counter()
+        steps: list[tuple[str, int, Pattern]] = []
+        skipped: set[int] = set()
+        while True:
+            best: tuple[tuple[float, float, float, str], str, Pattern, int] | None = None
+            target: Shape | None = None
+            if targets is not None:
+                target = next((sh for sh in targets if left[sh.order] and sh.order not in skipped), None)
+                if target is None:
+                    break
+            elif not any(left.values()):
+                break
             for node_type in context.launchable:
-                headroom = self.headroom(node_type)
-                if headroom <= 0:
+                room = self.headroom(node_type, extra)
+                if room <= 0:
                     continue
+                if target is not None:
+                    if not fits(context.capacity[node_type], target.sparse) or not allowed(
+                        target, node_type, LAUNCHING
+                    ):
+                        continue
+                    if justified and not context.justifies(target, node_type):
+                        continue
+                    first: Callable[[Shape], bool] | None = _is(target)
+                elif justified and node_type in context.accelerated_types:
+                    first = _justifying(context, node_type)
+                else:
+                    first = context.first_on(node_type)
 
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                pattern = greedy_fill(context.capacity[node_type], shapes, counts, allowed_here)
+                pattern = greedy_fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
+                    continue
+                if justified and not context.justifies(shapes[pattern[0][0]], node_type):
                     continue
                 value = sum(context.weight(shapes[order].vector) * copies for order, copies in pattern)
                 cost = context.cost[node_type]
@@ -340,60 +446,241 @@ class _Run:
                 # Highest value per cost; then more value; then cheaper; then by name.
                 score = (per_cost, value, -cost, node_type)
                 if best is None or _better(score, best[0]):
-                    best = (score, node_type, pattern, headroom)
+                    best = (score, node_type, pattern, room)
             if best is None:
-                return
-            _, node_type, pattern, headroom = best
-            copies_of_pattern = min(replicas(pattern, counts), headroom)
-            used = [0] * len(context.universe.names)
+                if target is None:
+                    break
+                skipped.add(target.order)
+                continue
+            _, node_type, pattern, room = best
+            copies_of_pattern = min(replicas(pattern, left), room)
             for order, copies in pattern:
-                counts[order] -= copies * copies_of_pattern
-                for i, amount in shapes[order].sparse:
-                    used[i] += amount * copies
-            bin_ids = self._buy(node_type, copies_of_pattern)
-            (self.totals if capacity_only else self.pool).take(bin_ids, tuple(used))
-            for bin_id in bin_ids:
-                placed[bin_id] = dict(pattern)
+                left[order] -= copies * copies_of_pattern
+            extra[node_type] += copies_of_pattern
+            steps.append((node_type, copies_of_pattern, pattern))
+        unplaced = sum(context.weight(shapes[order].vector) * count for order, count in left.items())
+        cost = sum(context.cost[t] * n for t, n, _ in steps)
+        return _Plan(steps, left, unplaced, cost, sum(n for _, n, _ in steps))
 
     # -- placement groups ----------------------------------------------------------------
 
     def _placement_group(self, index: int, group: PlacementGroup) -> None:
+        """Place the instances of one group: aggregated where possible, one by one otherwise.
+
+        STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
+        instances as one shape through the same fill-and-buy as tasks. SPREAD and
+        STRICT_SPREAD place instances one by one on distinct existing nodes while they fit
+        there; STRICT_SPREAD then stripes the rest over new nodes (:meth:`_stripe`), while
+        SPREAD — a preference, not worth launching nodes for — packs the rest like tasks
+        and spreads each instance over the nodes that took them
+        (:meth:`_spread_as_tasks`). Whatever is left — PACK instances no node holds whole,
+        SPREAD instances beyond the limits — goes one by one; identical instances fail
+        alike, so the first failure ends the group.
+        """
         context = self.context
         name = context.pg_names[index]
         bundles = [context.universe.vector(bundle) for bundle in group.bundles]
-        failed = 0
-        reason: tuple[UnfulfilledReason, str] | None = None
-        for instance in range(group.count):
-            placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=False)
-            if not placed:
-                placed = self._place_instance(name, instance, bundles, group.strategy, relaxed=True)
-            if not placed:
-                failed += 1
-                if reason is None:
-                    reason = self._pg_reason(bundles, group.strategy)
-        if failed and reason is not None:
+        strategy = group.strategy
+        placed = 0
+        if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
+            whole = _sum(bundles)
+            if strategy is PlacementStrategy.STRICT_PACK or self._some_node_holds(whole):
+                placed = self._pack_wholes(name, bundles, group.count)
+        else:
+            # On existing nodes first, on distinct nodes.
+            while placed < group.count and self._place_instance(
+                name,
+                placed,
+                bundles,
+                PlacementStrategy.STRICT_SPREAD,
+                group.count - placed,
+                relaxed=False,
+                may_buy=False,
+            ):
+                placed += 1
+            if strategy is PlacementStrategy.STRICT_SPREAD:
+                placed += self._stripe(name, bundles, placed, group.count - placed)
+            else:
+                placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
+        while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
+            still_to_come = group.count - placed
+            if not (
+                self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=False)
+                or self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=True)
+            ):
+                break
+            placed += 1
+        if placed < group.count:
+            reason, detail = self._pg_reason(bundles, strategy)
             self.unfulfilled.append(
                 Unfulfilled(
                     kind=DemandKind.PLACEMENT_GROUP,
-                    count=failed,
-                    reason=reason[0],
-                    detail=reason[1],
+                    count=group.count - placed,
+                    reason=reason,
+                    detail=detail,
                     pg=name,
                     bundles=group.bundles,
-                    strategy=group.strategy.value,
+                    strategy=strategy.value,
                 )
             )
 
+    def _some_node_holds(self, vector: Vector) -> bool:
+        need = _Universe.sparse(vector)
+        return any(fits(free, need) for free in self.pool.free.values()) or any(
+            fits(self.context.capacity[t], need) for t in self.context.launchable
+        )
+
+    def _pack_wholes(self, name: str, bundles: list[Vector], count: int) -> int:
+        """Pack ``count`` instances, each whole on one node, as tasks of their summed shape."""
+        context = self.context
+        shapes = [context._shape(_sum(bundles), 0)]
+        counts = {0: count}
+        took: dict[str, dict[int, int]] = {}
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        instance = 0
+        for bin_id in sorted(took):
+            for _ in range(took[bin_id].get(0, 0)):
+                for b, vector in enumerate(bundles):
+                    self._record_bundle(bin_id, name, instance, b, vector)
+                instance += 1
+        return instance
+
+    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
+        """Place up to ``count`` SPREAD instances: bundles packed like tasks, instances spread.
+
+        Each bundle shape is filled and bought for like a task shape; the slots it gets
+        are dealt round-robin over the nodes that took it, so consecutive bundles of one
+        instance land on different nodes whenever several took that shape. Instances that
+        cannot be completed give their bundles back. Returns how many were placed.
+        """
+        if count <= 0:
+            return 0
+        multiplicity = Counter(bundles)
+        shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
+        took: dict[str, dict[int, int]] = {}
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        slots: dict[Vector, list[str]] = {}
+        for shape in shapes:
+            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
+            holders = [bin_id for bin_id, n in left.items() if n]
+            dealt: list[str] = []
+            while holders:  # round-robin over the nodes that took this shape
+                for bin_id in holders:
+                    dealt.append(bin_id)
+                    left[bin_id] -= 1
+                holders = [bin_id for bin_id in holders if left[bin_id]]
+            slots[shape.vector] = dealt
+        complete = min(len(slots[vector]) // n for vector, n in multiplicity.items())
+        used: Counter[Vector] = Counter()
+        for i in range(complete):
+            for b, vector in enumerate(bundles):
+                self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
+                used[vector] += 1
+        for vector, dealt in slots.items():  # what incomplete instances took goes back
+            for bin_id in dealt[used[vector] :]:
+                self.pool.give_back(bin_id, vector)
+        return complete
+
+    def _stripe(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
+        """Place up to ``count`` instances on new nodes, every instance on distinct nodes.
+
+        Bundles of one shape go round-robin over K nodes of one type: bundle ``n`` (in
+        instance-major order) on node ``n mod K``. With K at least the number of bundles of
+        that shape in an instance, an instance never has two bundles on one node; shapes
+        get disjoint nodes. K and the type are chosen for the least cost, within the
+        limits; the largest number of instances the limits allow is placed. Returns it.
+        """
+        if count <= 0:
+            return 0
+        context = self.context
+        groups: dict[Vector, list[int]] = {}
+        for b in sorted(range(len(bundles)), key=lambda b: (not context.shape(bundles[b]).special, b)):
+            groups.setdefault(bundles[b], []).append(b)
+        best_steps: list[tuple[Vector, list[int], str, int]] = []
+        best = 0
+        for justified in (True, False):
+            low, high = best, count
+            while low < high:  # the largest instance count whose stripes the limits allow
+                middle = (low + high + 1) // 2
+                if self._stripes(groups, middle, justified) is None:
+                    high = middle - 1
+                else:
+                    low = middle
+            if low > best:
+                best, best_steps = low, self._stripes(groups, low, justified) or []
+        for vector, indexes, node_type, nodes in best_steps:
+            bin_ids = self._buy(node_type, nodes)
+            used: dict[str, list[int]] = {}
+            for i in range(best):
+                for position, b in enumerate(indexes):
+                    bin_id = bin_ids[(i * len(indexes) + position) % nodes]
+                    self._record_bundle(bin_id, name, first + i, b, vector, take=False)
+                    total = used.setdefault(bin_id, [0] * len(vector))
+                    for r, amount in enumerate(vector):
+                        total[r] += amount
+            for bin_id, total in used.items():
+                self.pool.take([bin_id], tuple(total))
+        return best
+
+    def _stripes(
+        self, groups: dict[Vector, list[int]], instances: int, justified: bool
+    ) -> list[tuple[Vector, list[int], str, int]] | None:
+        """For each bundle shape: the type and node count striping ``instances`` costs least."""
+        context = self.context
+        extra: Counter[str] = Counter()
+        steps = []
+        for vector, indexes in groups.items():
+            need = _Universe.sparse(vector)
+            shape = context.shape(vector)
+            choice: tuple[float, float, str, int] | None = None
+            for node_type in context.launchable:
+                held = min(fits(context.capacity[node_type], need), instances)
+                if not held or (justified and not context.justifies(shape, node_type)):
+                    continue
+                nodes = max(len(indexes), -(-instances * len(indexes) // held))
+                if self.headroom(node_type, extra) < nodes:
+                    continue
+                key = (context.cost[node_type] * nodes, context.cost[node_type], node_type, nodes)
+                if choice is None or key < choice:
+                    choice = key
+            if choice is None:
+                return None
+            extra[choice[2]] += choice[3]
+            steps.append((vector, indexes, choice[2], choice[3]))
+        return steps
+
+    def _record_bundle(
+        self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector, *, take: bool = False
+    ) -> None:
+        placement = BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=self.context.resources(vector))
+        self.bundles.setdefault(bin_id, []).append(placement)
+        if take:
+            self.pool.take([bin_id], vector)
+
     def _place_instance(
-        self, name: str, instance: int, bundles: list[Vector], strategy: PlacementStrategy, *, relaxed: bool
+        self,
+        name: str,
+        instance: int,
+        bundles: list[Vector],
+        strategy: PlacementStrategy,
+        still_to_come: int,
+        *,
+        relaxed: bool,
+        may_buy: bool = True,
     ) -> bool:
-        """Place one instance whole, or leave everything as it was and return False."""
+        """Place one instance whole, or leave everything as it was and return False.
+
+        A new node is sized for the ``still_to_come`` instances of the group (this one
+        included) that may share it: the type with the least cost per instance it holds.
+        """
         taken: list[tuple[str, int, Vector]] = []
         bought: list[str] = []
         context = self.context
 
         def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
-            return relaxed or not context.keep_off(context.shape(vector), node_type, rank)
+            # Groups are placed before tasks, so a launching accelerator node taken by a
+            # plain bundle would push the work that needs it onto yet another node.
+            return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
 
         def allowed(vector: Vector, node_type: str, rank: int, bin_id: str = "") -> bool:
             # A node launched for this very instance takes the rest of its bundles.
@@ -403,15 +690,25 @@ class _Run:
             self.pool.take([bin_id], bundles[bundle_index])
             taken.append((bin_id, bundle_index, bundles[bundle_index]))
 
-        def buy(vector: Vector) -> str | None:
-            node_type = self._cheapest_holder(vector, lambda t: allowed_on(vector, t, LAUNCHING))
+        def may_launch(vector: Vector, node_type: str) -> bool:
+            return relaxed or context.justifies(context.shape(vector), node_type)
+
+        def buy(vector: Vector, reason: Vector | None = None) -> str | None:
+            """A new node that holds ``vector``, of a type the work ``reason`` (default: it) justifies."""
+            why = vector if reason is None else reason
+            if not may_buy:
+                return None
+            node_type = self._cheapest_holder(vector, lambda t: may_launch(why, t), still_to_come)
             if node_type is None:
                 return None
             [bin_id] = self._buy(node_type)
             bought.append(bin_id)
             return bin_id
 
-        order = sorted(range(len(bundles)), key=lambda b: (-context.weight(bundles[b]), b))
+        # Bundles that need special resources first (they have the fewest places to go), then largest.
+        order = sorted(
+            range(len(bundles)), key=lambda b: (not context.shape(bundles[b]).special, -context.weight(bundles[b]), b)
+        )
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
             whole = tuple(map(sum, zip(*bundles)))
@@ -429,7 +726,7 @@ class _Run:
                     bin_id = self._first_fit(bundles[b], allowed, exclude=set())
                     if bin_id is None:
                         rest = tuple(map(sum, zip(*(bundles[r] for r in order[position:]))))
-                        bin_id = buy(rest) or buy(bundles[b])
+                        bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
                     if bin_id is None:
                         ok = False
                         break
@@ -454,14 +751,13 @@ class _Run:
                 self._unbuy(bin_id)
             return False
         for bin_id, b, vector in taken:
-            placement = BundlePlacement(pg=name, instance=instance, bundle=b, shape=context.resources(vector))
-            self.bundles.setdefault(bin_id, []).append(placement)
+            self._record_bundle(bin_id, name, instance, b, vector)
         return True
 
     def _first_fit(self, vector: Vector, allowed: _BundleAllowed, exclude: set[str]) -> str | None:
         """The first bin in canonical order that holds ``vector``, skipping ``exclude``."""
         need = _Universe.sparse(vector)
-        for key, members in self.pool.classes():
+        for key, members in self.pool.live_classes(vector):
             rank, _, node_type, free = key
             if not fits(free, need):
                 continue
@@ -495,25 +791,37 @@ class _Run:
 
     # -- buying, limits and reasons ------------------------------------------------------
 
-    def headroom(self, node_type: str) -> int:
-        """How many more nodes of ``node_type`` the per-type and cluster limits allow."""
+    def headroom(self, node_type: str, extra: Counter[str] | None = None) -> int:
+        """How many more nodes of ``node_type`` the per-type and cluster limits allow.
+
+        ``extra`` counts nodes a plan being weighed would add.
+        """
         request = self.context.request
         limit = request.node_types[node_type].max_workers
-        room = math.inf if limit is None else limit - self.workers[node_type]
+        planned = extra[node_type] if extra else 0
+        room = math.inf if limit is None else limit - self.workers[node_type] - planned
         if request.max_workers is not None:
-            room = min(room, request.max_workers - sum(self.workers.values()))
+            total = sum(self.workers.values()) + (sum(extra.values()) if extra else 0)
+            room = min(room, request.max_workers - total)
         return int(room) if room != math.inf else 1 << 62
 
-    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool]) -> str | None:
-        """The cheapest launchable type with headroom that holds ``vector`` (then smallest, then name)."""
+    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool], copies: int = 1) -> str | None:
+        """The launchable type with headroom that holds ``vector`` at the least cost per copy.
+
+        A node holding more copies than will come is not credited for them; ties go to
+        the cheaper node, then the smaller, then the name.
+        """
         context = self.context
         need = _Universe.sparse(vector)
-        candidates = [
-            t for t in context.launchable if self.headroom(t) > 0 and fits(context.capacity[t], need) and allowed(t)
-        ]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda t: (context.cost[t], self._size(context.capacity[t]), t))
+        best: tuple[float, float, float, str] | None = None
+        for t in context.launchable:
+            held = fits(context.capacity[t], need)
+            if not held or self.headroom(t) <= 0 or not allowed(t):
+                continue
+            key = (context.cost[t] / min(held, copies), context.cost[t], self._size(context.capacity[t]), t)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[3]
 
     def _size(self, vector: Vector) -> float:
         return sum(a * w for a, w in zip(vector, self.context.size_weights))
@@ -618,7 +926,16 @@ class _Run:
         for node_type in sorted({self.planned_type[b] for b in kept}):
             bins = [b for b in kept if self.planned_type[b] == node_type]
             minimum = max(0, request.node_types[node_type].min_workers - context.existing_workers[node_type])
-            bins.sort(key=lambda b: (bool(self.bundles.get(b)), bool(self.requests.get(b)), bool(self.tasks.get(b)), b))
+            # The min_workers label goes first to nodes whose work would not justify their type.
+            bins.sort(
+                key=lambda b: (
+                    self._justified(b),
+                    bool(self.bundles.get(b)),
+                    bool(self.requests.get(b)),
+                    bool(self.tasks.get(b)),
+                    b,
+                )
+            )
             for position, bin_id in enumerate(bins):
                 if position < minimum:
                     reasons[bin_id] = LaunchReason.MIN_WORKERS
@@ -669,6 +986,19 @@ class _Run:
             cost=cost,
         )
 
+    def _justified(self, bin_id: str) -> bool:
+        """Whether some work on a planned node is a reason to launch its type."""
+        context = self.context
+        node_type = self.planned_type[bin_id]
+        vectors = [context.demand_shapes[o].vector for o, n in self.tasks.get(bin_id, {}).items() if n]
+        vectors += [context.request_shapes[o].vector for o, n in self.requests.get(bin_id, {}).items() if n]
+        instances: dict[tuple[str, int], Resources] = {}
+        for bundle in self.bundles.get(bin_id, ()):
+            key = (bundle.pg, bundle.instance)
+            instances[key] = instances.get(key, Resources()) + bundle.shape
+        vectors += [context.universe.vector(shape) for shape in instances.values()]
+        return any(context.justifies(context.shape(vector), node_type) for vector in vectors)
+
     def _shape_counts(self, shapes: list[Resources], placed: dict[int, int] | None) -> tuple[ShapeCount, ...]:
         if not placed:
             return ()
@@ -681,6 +1011,32 @@ _REASON_ORDER = {
     LaunchReason.PLACEMENT_GROUP: 2,
     LaunchReason.DEMAND: 3,
 }
+
+
+class _Plan(NamedTuple):
+    """Nodes a buying strategy would launch: ``(type, count, pattern)`` steps and what is left."""
+
+    steps: list[tuple[str, int, Pattern]]
+    left: dict[int, int]
+    unplaced_value: float
+    cost: float
+    nodes: int
+
+
+def _special(shape: Shape) -> bool:
+    return shape.special
+
+
+def _is(target: Shape) -> Callable[[Shape], bool]:
+    return lambda shape: shape.order == target.order
+
+
+def _justifying(context: _Context, node_type: str) -> Callable[[Shape], bool]:
+    return lambda shape: context.justifies(shape, node_type)
+
+
+def _sum(vectors: Iterable[Vector]) -> Vector:
+    return tuple(map(sum, zip(*vectors)))
 
 
 def _aggregate(items: Iterable[tuple[Resources, int]]) -> Counter[Resources]:

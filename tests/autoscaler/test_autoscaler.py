@@ -101,9 +101,12 @@ def test_request_resources_bypasses_the_rate_limit() -> None:
 
 
 def test_per_type_and_cluster_max_workers_are_never_exceeded() -> None:
-    """Launches stop at the type's max_workers and at the cluster's max_workers."""
+    """Launches stop at the type's max_workers and at the cluster's max_workers.
+
+    CPU work beyond the CPU type's cap overflows to GPU nodes, until the cluster cap.
+    """
     h = Harness([cpu(max_workers=3), gpu(max_workers=10)], max_workers=5)
-    h.demand(resource_requests=[ResourceRequest({"CPU": 4}, 3), ResourceRequest({"GPU": 1}, 10)])
+    h.demand(resource_requests=[ResourceRequest({"CPU": 4}, 10)])
     for _ in range(5):
         h.update(advance=61)
         h.run_all()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rayk8s.autoscaler import (
     DemandKind,
+    LaunchReason,
     Node,
     NodeType,
     PlacementGroup,
@@ -138,22 +140,50 @@ def test_replanning_with_the_chosen_nodes_pending_launches_nothing(request: Sche
     assert dict(second.launch) == {}, (dict(first.launch), dict(second.launch))
 
 
+def plain_room(request: SchedulingRequest, launch: dict[str, int], shape: Resources) -> str | None:
+    """A plain (GPU-less) launchable type with headroom left that could hold ``shape``."""
+    for other in request.node_types.values():
+        plain = "GPU" not in other.resources and other.name not in request.unavailable_node_types
+        if plain and shape.fits_in(other.resources) and headroom(request, launch, other) > 0:
+            return other.name
+    return None
+
+
 @PROFILE
 @given(requests())
-def test_plain_work_stays_off_new_accelerator_nodes(request: SchedulingRequest) -> None:
-    """Work without a GPU goes to a new GPU node only when no plain type with headroom holds it."""
+def test_accelerator_nodes_are_launched_only_for_work_that_needs_them(request: SchedulingRequest) -> None:
+    """A new GPU node holds GPU work (CPU work may fill it), or work no plain type with room could hold."""
     result = schedule(request)
+    launch = dict(result.launch)
+    for group in result.new_nodes:
+        if "GPU" not in request.node_types[group.node_type].resources or group.reason is LaunchReason.MIN_WORKERS:
+            continue
+        # The units of work: tasks, requests, and each group instance's bundles on this node together.
+        shapes = [item.shape for item in group.assigned] + [item.shape for item in group.resource_requests]
+        instances: dict[tuple[str, int], Resources] = {}
+        for bundle in group.bundles:
+            key = (bundle.pg, bundle.instance)
+            instances[key] = instances.get(key, Resources()) + bundle.shape
+        shapes += list(instances.values())
+        justified = [shape for shape in shapes if "GPU" in shape or plain_room(request, launch, shape) is None]
+        assert justified, f"{group.id} ({group.node_type}) holds only {shapes}, which plain types with room could hold"
+
+
+@PROFILE
+@given(requests())
+def test_isolated_accelerators_hold_no_plain_work(request: SchedulingRequest) -> None:
+    """With isolate_accelerators, CPU work lands on a new GPU node only if no plain type with room holds it."""
+    request = attrs.evolve(request, isolate_accelerators=True)
+    result = schedule(request)
+    assert verify(request, result) == []
     launch = dict(result.launch)
     for group in result.new_nodes:
         if "GPU" not in request.node_types[group.node_type].resources:
             continue
         for item in group.assigned:
-            if "GPU" in item.shape:
-                continue
-            for other in request.node_types.values():
-                plain = "GPU" not in other.resources and other.name not in request.unavailable_node_types
-                if plain and item.shape.fits_in(other.resources) and headroom(request, launch, other) > 0:
-                    raise AssertionError(f"{item.shape} on new {group.node_type} though {other.name} has room")
+            if "GPU" not in item.shape:
+                other = plain_room(request, launch, item.shape)
+                assert other is None, f"{item.shape} on new {group.node_type} though {other} has room"
 
 
 def test_resources_sum_exactly() -> None:

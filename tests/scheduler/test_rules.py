@@ -129,9 +129,29 @@ def test_node_types_are_chosen_to_minimise_cost(
     assert dict(decide(types, demands=[demand]).launch) == launch
 
 
-def test_cpu_only_work_does_not_go_to_gpu_nodes_while_another_type_can_hold_it() -> None:
-    """A GPU node holds more CPUs for the same default cost, but CPU work goes to CPU nodes."""
+def test_gpu_nodes_are_not_launched_for_cpu_only_work() -> None:
+    """A GPU node holds more CPUs for the same default cost, but CPU-only work launches CPU nodes."""
+    result = decide([cpu_type("cpu", 4), gpu_type("gpu", 8)], demands=[tasks(8, CPU=1)])
+    assert dict(result.launch) == {"cpu": 2}
+
+
+def test_cpu_only_work_fills_gpu_nodes_launched_for_gpu_work() -> None:
+    """The spare CPUs of a GPU node launched for a GPU task take CPU work (as Ray's scheduler would)."""
     result = decide([cpu_type("cpu", 4), gpu_type("gpu", 8)], demands=[tasks(8, CPU=1), tasks(1, CPU=1, GPU=1)])
+    assert dict(result.launch) == {"cpu": 1, "gpu": 1}
+    [gpu_group] = [g for g in result.new_nodes if g.node_type == "gpu"]
+    held = {item.shape: item.count for item in gpu_group.assigned}
+    assert held[Resources({"CPU": 1, "GPU": 1})] == 1
+    assert held[Resources({"CPU": 1})] >= 4  # the GPU node's spare CPUs take CPU work
+
+
+def test_isolated_accelerators_take_no_cpu_only_work() -> None:
+    """With isolate_accelerators, CPU work goes to CPU nodes even when a GPU node has room."""
+    result = decide(
+        [cpu_type("cpu", 4), gpu_type("gpu", 8)],
+        demands=[tasks(8, CPU=1), tasks(1, CPU=1, GPU=1)],
+        isolate_accelerators=True,
+    )
     assert dict(result.launch) == {"cpu": 2, "gpu": 1}
     gpu_groups = [g for g in result.new_nodes if g.node_type == "gpu"]
     assert all("GPU" in item.shape for group in gpu_groups for item in group.assigned)
@@ -255,8 +275,28 @@ def test_pack_spills_to_several_nodes_when_no_node_holds_the_group() -> None:
 
 
 def test_spread_uses_distinct_nodes_where_possible() -> None:
+    """Two existing nodes with room: the two bundles go to different ones."""
+    result = decide(
+        [cpu_type()],
+        nodes=[running("a", CPU=4), running("b", CPU=4)],
+        placement_groups=[pg("SPREAD", {"CPU": 1}, {"CPU": 1})],
+    )
+    assert sorted(placed_on(result, "pg0")) == ["a", "b"]
+
+
+def test_spread_does_not_launch_nodes_only_to_spread() -> None:
+    """SPREAD is a preference: with one node that holds both bundles, nothing is launched."""
     result = decide([cpu_type()], nodes=[running("a", CPU=4)], placement_groups=[pg("SPREAD", {"CPU": 1}, {"CPU": 1})])
-    assert len(set(placed_on(result, "pg0"))) == 2
+    assert placed_on(result, "pg0") == ["a", "a"]
+    assert dict(result.launch) == {}
+
+
+def test_spread_instances_are_spread_over_the_new_nodes_they_need() -> None:
+    """Bundles launched for are dealt round-robin, so an instance's bundles land on different nodes."""
+    result = decide([cpu_type()], placement_groups=[pg("SPREAD", {"CPU": 2}, {"CPU": 2}, count=2)])
+    assert dict(result.launch) == {"cpu": 2}
+    for instance in (0, 1):
+        assert len(set(placed_on(result, "pg0", instance))) == 2
 
 
 def test_spread_shares_nodes_when_limits_allow_no_more() -> None:

@@ -1,0 +1,16 @@
+// Command kube-controller-manager is the upstream Kubernetes controller
+// manager, built from the k8s.io/kubernetes module pinned in go.mod. Only the
+// entry point lives here.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewControllerManagerCommand()))
+}
