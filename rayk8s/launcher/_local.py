@@ -151,6 +151,9 @@ class LocalCluster:
         If the cluster already runs: with ``restart``, it is stopped and started again
         (after ``confirm``); without, only the monitor is restarted with this config.
         """
+        from rayk8s.ray import require_ray
+
+        require_ray()  # names the rayk8s[ray] extra, before anything starts
         if self.running():
             if restart:
                 if confirm is not None and not confirm(

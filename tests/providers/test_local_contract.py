@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -18,7 +20,7 @@ from .contract import ProviderContract
 
 pytest.importorskip("ray", reason="the local provider's tests need the rayk8s[ray] extra")
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,23 @@ class TestLocalProviderContract(ProviderContract):
             assert self.eventually(lambda: all(provider.is_running(i) for i in node_ids))
 
         return run
+
+
+def test_a_new_provider_instance_adopts_the_nodes_of_an_earlier_one(tmp_path: Path) -> None:
+    """The state file is the truth: a second provider (a restarted autoscaler) lists the nodes the
+    first one started, with their tags, and terminates them; no process of theirs is left."""
+    config = {"type": "local", "state_dir": str(tmp_path), "terminate_grace_s": 3}
+    first = LocalNodeProvider(config, "adopt")
+    first.create_node({}, {TAG_CLUSTER_NAME: "adopt", TAG_NODE_KIND: NODE_KIND_HEAD, TAG_USER_NODE_TYPE: "head"}, 1)
+    tags = {TAG_CLUSTER_NAME: "adopt", TAG_USER_NODE_TYPE: "cpu", "extra": "kept"}
+    ids = first.create_node({"resources": {"CPU": 1}}, tags, 2)
+    pgids = [int(r["pgid"]) for r in json.loads(first.state_file.read_text())["nodes"].values()]
+    second = LocalNodeProvider(config, "adopt")
+    listed = {n.id: n for n in second.nodes({"extra": "kept"}).nodes}
+    assert set(listed) == set(ids)
+    assert all(n.node_type == "cpu" for n in listed.values())
+    assert second.terminate_all() == []
+    assert second.nodes().nodes == ()
+    for pgid in pgids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pgid, 0)
