@@ -16,6 +16,7 @@ __all__ = [
     "APIServerError",
     "APITooManyRequestsError",
     "ConfigError",
+    "LaunchConfigError",
     "LaunchError",
     "NodeNotFoundError",
     "ProviderError",
@@ -57,6 +58,14 @@ class LaunchError(ProviderError):
         self.count = count
         self.reason = reason
         super().__init__(f"launching {count} node(s) of type {node_type!r} failed: {reason}")
+
+
+class LaunchConfigError(LaunchError):
+    """A launch was refused because the node config is invalid (the reason names the field).
+
+    Retrying will not help until the config changes (a pod template the API server
+    rejects with 422, say).
+    """
 
 
 class QuotaError(LaunchError):

@@ -137,6 +137,7 @@ class NodeView:
     usage: NodeUsage | None = None
     outdated: bool = False
     tags: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    unschedulable: str | None = None  # the provider's reason a pending node cannot be placed
 
 
 @attrs.frozen
@@ -452,6 +453,7 @@ def _view(config: AutoscalerConfig, pnode: ProviderNode, state: NodeState, usage
         usage=usage,
         outdated=outdated,
         tags=pnode.tags,
+        unschedulable=pnode.unschedulable,
     )
 
 
@@ -463,7 +465,8 @@ def _forced(config: AutoscalerConfig, view: NodeView, now: float) -> PlannedTerm
             view.id,
             view.node_type,
             TerminationReason.STUCK,
-            f"not joined Ray {now - view.created_at:.0f}s after launch (timeout {config.stuck_timeout_s:g}s)",
+            f"not joined Ray {now - view.created_at:.0f}s after launch (timeout {config.stuck_timeout_s:g}s)"
+            + (f"; unschedulable: {view.unschedulable}" if view.unschedulable else ""),
         )
     if view.state is NodeState.LOST:
         heartbeat = view.usage.last_heartbeat if view.usage is not None else None

@@ -251,15 +251,26 @@ class _Pool:
         counts: dict[int, int],
         allowed: Allowed,
         placed: dict[str, dict[int, int]],
-        first_on: Callable[[str], Callable[[Shape], bool] | None] = lambda node_type: None,
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
 
         Each class is filled with one greedy pattern replicated over as many of its bins as
         the demand allows, then again for the rest, until the class is used up or nothing
         more fits. ``placed[bin_id][shape order]`` accumulates what each bin took.
-        ``first_on(node_type)`` may name shapes that go into such bins before the others.
+
+        Into every bin, the *scarcest* shapes go first — those the fewest bins of the pool
+        can hold (work needing an accelerator, a licence, a big node) — so a bin that is
+        the only home of some work does not fill up with work that could go anywhere.
         """
+        shapes_by_order = shapes
+        scarcity = {
+            shape.order: sum(len(self._classes[key]) for key in self._order if fits(key[3], shape.sparse))
+            for shape in shapes
+            if counts.get(shape.order)
+        }
+        shapes = sorted(
+            (shape for shape in shapes if scarcity.get(shape.order)), key=lambda s: (scarcity[s.order], s.order)
+        )
         for key in list(self._order):
             if not any(counts.values()):
                 return
@@ -269,9 +280,8 @@ class _Pool:
             def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank) -> bool:
                 return allowed(shape, node_type, rank)
 
-            first = first_on(node_type)
             while members:
-                pattern = greedy_fill(free, shapes, counts, allowed_here, first)
+                pattern = greedy_fill(free, shapes, counts, allowed_here)
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))
@@ -279,7 +289,7 @@ class _Pool:
                 used = [0] * len(free)
                 for order, copies in pattern:
                     counts[order] -= copies * copies_of_pattern
-                    for i, amount in shapes[order].sparse:
+                    for i, amount in shapes_by_order[order].sparse:
                         used[i] += amount * copies
                 self.take(chosen, tuple(used))
                 for bin_id in chosen:

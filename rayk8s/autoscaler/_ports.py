@@ -48,7 +48,10 @@ class ProviderNode:
     """One node as the provider reports it.
 
     ``created_at`` is in seconds on the same clock the autoscaler is given (for real
-    providers: Unix time). ``tags`` are every tag the node carries.
+    providers: Unix time). ``tags`` are every tag the node carries. ``unschedulable``
+    says why a pending node cannot be placed when the provider knows it cannot (for
+    Kubernetes: a Pending pod's ``PodScheduled=False/Unschedulable`` message), else
+    ``None``.
     """
 
     id: str
@@ -57,6 +60,7 @@ class ProviderNode:
     created_at: float = 0.0
     internal_ip: str | None = None
     external_ip: str | None = None
+    unschedulable: str | None = None
 
     @property
     def node_type(self) -> str | None:

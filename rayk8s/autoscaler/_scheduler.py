@@ -75,12 +75,15 @@ from rayk8s.autoscaler._result import (
 
 __all__ = ["schedule"]
 
-_MAX_ROUNDS = 6
+_MAX_ROUNDS = 12
+#: Rounds in which accelerator nodes left holding only plain work are re-planned; after
+#: them, a node the rules could not avoid (plain types truly out of room) stays.
+_REPAIR_ROUNDS = 3
 # Planned bins sort after every real node id, so existing nodes of a class are filled first.
 _PLANNED_PREFIX = "\U0010ffffplanned-"
 
-#: Whether a bundle vector may go on a bin: ``allowed(vector, node_type, rank, bin_id)``.
-_BundleAllowed = Callable[[Vector, str, int, str], bool]
+#: Whether a bundle vector may go on a class of bins: ``allowed(vector, node_type, rank)``.
+_BundleAllowed = Callable[[Vector, str, int], bool]
 
 
 def schedule(request: SchedulingRequest) -> SchedulingResult:
@@ -91,16 +94,20 @@ def schedule(request: SchedulingRequest) -> SchedulingResult:
     """
     context = _Context(request)
     planned: list[str] = []
-    for _ in range(_MAX_ROUNDS):
+    rounds: list[_Run] = []
+    for round_number in range(_MAX_ROUNDS):
         run = _Run(context, planned)
         run.execute()
-        kept = run.kept_bins()
-        # Converged: nothing new was needed and every planned node was used, so a
-        # decision with these nodes pending is this very run.
+        rounds.append(run)
+        kept = run.kept_bins(drop_unjustified=round_number < _REPAIR_ROUNDS)
+        # Converged: nothing new was needed and every planned node was used (and
+        # justified), so a decision with these nodes pending is this very run.
         if not run.bought and len(kept) == len(planned):
-            break
+            return run.result()
         planned = kept
-    return run.result()
+    # Not converged (rare): report the round that leaves least unplaced, then costs least.
+    results = [run.result() for run in rounds]
+    return min(results, key=lambda result: (_unplaced_value(context, result), result.cost))
 
 
 class _Context:
@@ -143,6 +150,7 @@ class _Context:
             i for i in range(width) if self.launchable and all(self.capacity[t][i] for t in self.launchable)
         )
         self._plain_holds: dict[Vector, bool] = {}
+        self._loose_shapes: dict[Vector, Shape] = {}
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -218,7 +226,11 @@ class _Context:
         return shapes, {shape.order: totals[shape.vector] for shape in shapes}
 
     def shape(self, vector: Vector) -> Shape:
-        return self._shape(vector, -1)
+        """The shape of ``vector`` outside any demand list (memoised)."""
+        shape = self._loose_shapes.get(vector)
+        if shape is None:
+            shape = self._loose_shapes[vector] = self._shape(vector, -1)
+        return shape
 
     def _shape(self, vector: Vector, order: int) -> Shape:
         sparse = _Universe.sparse(vector)
@@ -269,6 +281,7 @@ class _Run:
         self.totals = context.totals.copy()
         self.workers = Counter(context.existing_workers)
         self.planned_type: dict[str, str] = {}
+        self._next_bin = 0
         self.bought: list[str] = []
         self.tasks: dict[str, dict[int, int]] = {}
         self.requests: dict[str, dict[int, int]] = {}
@@ -344,11 +357,11 @@ class _Run:
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict, placed, context.first_on)
+        pool.fill(shapes, counts, strict, placed)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
             if context.isolate or gang:
-                pool.fill(shapes, counts, relaxed, placed, context.first_on)
+                pool.fill(shapes, counts, relaxed, placed)
             self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
 
     def _buy_for(
@@ -487,21 +500,23 @@ class _Run:
             if strategy is PlacementStrategy.STRICT_PACK or self._some_node_holds(whole):
                 placed = self._pack_wholes(name, bundles, group.count)
         else:
-            # On existing nodes first, on distinct nodes.
-            while placed < group.count and self._place_instance(
-                name,
-                placed,
-                bundles,
-                PlacementStrategy.STRICT_SPREAD,
-                group.count - placed,
-                relaxed=False,
-                may_buy=False,
-            ):
-                placed += 1
-            if strategy is PlacementStrategy.STRICT_SPREAD:
-                placed += self._stripe(name, bundles, placed, group.count - placed)
-            else:
-                placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
+            # Existing nodes (on distinct nodes) before new ones; the accelerator rule
+            # relaxed only for what neither can take under it.
+            for relaxed in (False, True):
+                while placed < group.count and self._place_instance(
+                    name,
+                    placed,
+                    bundles,
+                    PlacementStrategy.STRICT_SPREAD,
+                    group.count - placed,
+                    relaxed=relaxed,
+                    may_buy=False,
+                ):
+                    placed += 1
+                if strategy is PlacementStrategy.STRICT_SPREAD:
+                    placed += self._stripe(name, bundles, placed, group.count - placed, justified=not relaxed)
+                elif not relaxed:
+                    placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
         while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
             still_to_come = group.count - placed
             if not (
@@ -558,7 +573,9 @@ class _Run:
         multiplicity = Counter(bundles)
         shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
         took: dict[str, dict[int, int]] = {}
+        bought_before = len(self.bought)
         self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        bought_here = self.bought[bought_before:]
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
             left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
@@ -576,12 +593,17 @@ class _Run:
             for b, vector in enumerate(bundles):
                 self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
                 used[vector] += 1
+        kept = set()
         for vector, dealt in slots.items():  # what incomplete instances took goes back
+            kept.update(dealt[: used[vector]])
             for bin_id in dealt[used[vector] :]:
                 self.pool.give_back(bin_id, vector)
+        for bin_id in bought_here:  # and so do nodes launched only for them
+            if bin_id not in kept:
+                self._unbuy(bin_id)
         return complete
 
-    def _stripe(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
+    def _stripe(self, name: str, bundles: list[Vector], first: int, count: int, *, justified: bool) -> int:
         """Place up to ``count`` instances on new nodes, every instance on distinct nodes.
 
         Bundles of one shape go round-robin over K nodes of one type: bundle ``n`` (in
@@ -589,6 +611,7 @@ class _Run:
         that shape in an instance, an instance never has two bundles on one node; shapes
         get disjoint nodes. K and the type are chosen for the least cost, within the
         limits; the largest number of instances the limits allow is placed. Returns it.
+        ``justified``: only types the bundles justify (the accelerator rule).
         """
         if count <= 0:
             return 0
@@ -596,18 +619,14 @@ class _Run:
         groups: dict[Vector, list[int]] = {}
         for b in sorted(range(len(bundles)), key=lambda b: (not context.shape(bundles[b]).special, b)):
             groups.setdefault(bundles[b], []).append(b)
-        best_steps: list[tuple[Vector, list[int], str, int]] = []
-        best = 0
-        for justified in (True, False):
-            low, high = best, count
-            while low < high:  # the largest instance count whose stripes the limits allow
-                middle = (low + high + 1) // 2
-                if self._stripes(groups, middle, justified) is None:
-                    high = middle - 1
-                else:
-                    low = middle
-            if low > best:
-                best, best_steps = low, self._stripes(groups, low, justified) or []
+        low, high = 0, count
+        while low < high:  # the largest instance count whose stripes the limits allow
+            middle = (low + high + 1) // 2
+            if self._stripes(groups, middle, justified) is None:
+                high = middle - 1
+            else:
+                low = middle
+        best, best_steps = low, (self._stripes(groups, low, justified) or []) if low else []
         for vector, indexes, node_type, nodes in best_steps:
             bin_ids = self._buy(node_type, nodes)
             used: dict[str, list[int]] = {}
@@ -682,10 +701,6 @@ class _Run:
             # plain bundle would push the work that needs it onto yet another node.
             return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
 
-        def allowed(vector: Vector, node_type: str, rank: int, bin_id: str = "") -> bool:
-            # A node launched for this very instance takes the rest of its bundles.
-            return bin_id in bought or allowed_on(vector, node_type, rank)
-
         def put(bin_id: str, bundle_index: int) -> None:
             self.pool.take([bin_id], bundles[bundle_index])
             taken.append((bin_id, bundle_index, bundles[bundle_index]))
@@ -712,7 +727,7 @@ class _Run:
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
             whole = tuple(map(sum, zip(*bundles)))
-            target = self._first_fit(whole, allowed, exclude=set())
+            target = self._first_fit(whole, allowed_on, set(), bought)
             if target is None and strategy is PlacementStrategy.STRICT_PACK:
                 target = buy(whole)
                 ok = target is not None
@@ -723,7 +738,7 @@ class _Run:
                 # PACK that no single existing node holds: first fit, bundles that fit
                 # nowhere go to a new node sized for all the bundles still unplaced.
                 for position, b in enumerate(order):
-                    bin_id = self._first_fit(bundles[b], allowed, exclude=set())
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
                     if bin_id is None:
                         rest = tuple(map(sum, zip(*(bundles[r] for r in order[position:]))))
                         bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
@@ -734,11 +749,11 @@ class _Run:
         else:
             used: set[str] = set()
             for b in order:
-                bin_id = self._first_fit(bundles[b], allowed, exclude=used)
+                bin_id = self._first_fit(bundles[b], allowed_on, used, bought)
                 if bin_id is None:
                     bin_id = buy(bundles[b])
                 if bin_id is None and strategy is PlacementStrategy.SPREAD:
-                    bin_id = self._first_fit(bundles[b], allowed, exclude=set())
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
                 if bin_id is None:
                     ok = False
                     break
@@ -754,15 +769,22 @@ class _Run:
             self._record_bundle(bin_id, name, instance, b, vector)
         return True
 
-    def _first_fit(self, vector: Vector, allowed: _BundleAllowed, exclude: set[str]) -> str | None:
-        """The first bin in canonical order that holds ``vector``, skipping ``exclude``."""
+    def _first_fit(
+        self, vector: Vector, allowed: _BundleAllowed, exclude: set[str], launched_for_it: list[str]
+    ) -> str | None:
+        """The first bin in canonical order that holds ``vector``, skipping ``exclude``.
+
+        ``allowed(vector, node_type, rank)`` rules on whole classes; bins in
+        ``launched_for_it`` (new nodes bought for this very instance) are always allowed.
+        """
         need = _Universe.sparse(vector)
         for key, members in self.pool.live_classes(vector):
             rank, _, node_type, free = key
             if not fits(free, need):
                 continue
-            for bin_id in members:
-                if bin_id not in exclude and allowed(vector, node_type, rank, bin_id):
+            candidates = members if allowed(vector, node_type, rank) else [b for b in launched_for_it if b in members]
+            for bin_id in candidates:
+                if bin_id not in exclude:
                     return bin_id
         return None
 
@@ -830,7 +852,8 @@ class _Run:
         """Plan ``count`` new nodes of ``node_type``: empty bins in both pools."""
         if count <= 0:
             return []
-        start = len(self.planned_type)
+        start = self._next_bin
+        self._next_bin += count  # never reused, even after an un-buy
         bin_ids = [f"{_PLANNED_PREFIX}{number:07d}" for number in range(start, start + count)]
         capacity = self.context.capacity[node_type]
         for bin_id in bin_ids:
@@ -888,21 +911,33 @@ class _Run:
     def _holds_something(self, bin_id: str) -> bool:
         return bool(self.tasks.get(bin_id) or self.requests.get(bin_id) or self.bundles.get(bin_id))
 
-    def kept_bins(self) -> list[str]:
-        """Node types of the planned bins worth keeping into the next round."""
-        return [self.planned_type[b] for b in self._kept()]
+    def kept_bins(self, *, drop_unjustified: bool) -> list[str]:
+        """Node types of the planned bins worth keeping into the next round.
 
-    def _kept(self) -> list[str]:
+        Beyond empty nodes (not needed for ``min_workers``), ``drop_unjustified`` drops
+        accelerator nodes holding only tasks and requests that would not justify them,
+        while a plain type has room: the next round places that work under the rules
+        again. (Two plans can each look justified, each special shape with plain filler
+        on its own accelerator node, while the refill gathers the special work on one.)
+        """
+        return [self.planned_type[b] for b in self._kept(drop_unjustified=drop_unjustified)]
+
+    def _kept(self, *, drop_unjustified: bool = False) -> list[str]:
         context = self.context
         by_type: dict[str, list[str]] = {}
         for bin_id in sorted(self.planned_type):
             by_type.setdefault(self.planned_type[bin_id], []).append(bin_id)
+        plain_room = any(t not in context.accelerated_types and self.headroom(t) > 0 for t in context.launchable)
         kept: list[str] = []
         for node_type, bins in sorted(by_type.items()):
             minimum = context.request.node_types[node_type].min_workers - context.existing_workers[node_type]
             used = [b for b in bins if self._holds_something(b)]
-            idle = [b for b in bins if not self._holds_something(b)]
-            kept.extend(used + idle[: max(0, minimum - len(used))])
+            spare = [b for b in bins if not self._holds_something(b)]
+            if drop_unjustified and plain_room and node_type in context.accelerated_types:
+                unjustified = [b for b in used if not self.bundles.get(b) and not self._justified(b)]
+                spare = unjustified + spare
+                used = [b for b in used if b not in unjustified]
+            kept.extend(used + spare[: max(0, minimum - len(used))])
         return sorted(kept)
 
     def result(self) -> SchedulingResult:
@@ -1033,6 +1068,14 @@ def _is(target: Shape) -> Callable[[Shape], bool]:
 
 def _justifying(context: _Context, node_type: str) -> Callable[[Shape], bool]:
     return lambda shape: context.justifies(shape, node_type)
+
+
+def _unplaced_value(context: _Context, result: SchedulingResult) -> float:
+    total = 0.0
+    for item in result.unfulfilled:
+        shapes = [item.shape] if item.shape is not None else list(item.bundles)
+        total += item.count * sum(context.weight(context.universe.vector(shape)) for shape in shapes)
+    return total
 
 
 def _sum(vectors: Iterable[Vector]) -> Vector:

@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "rayk8s.providers"
 #: Providers shipped with rayk8s, found even when the package is not installed (a checkout).
 _BUILTIN = {
     "fake": "rayk8s.providers.fake:FakeNodeProvider",
+    "kubernetes": "rayk8s.providers.kubernetes:KubernetesNodeProvider",
     "local": "rayk8s.providers.local:LocalNodeProvider",
 }
 

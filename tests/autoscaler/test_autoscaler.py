@@ -571,3 +571,26 @@ def test_usage_reported_for_the_head_counts_in_the_cluster_resources() -> None:
     status = h.update().status
     assert status.node_counts == {"head": 1}
     assert ("CPU", 1.0, 2.0) in status.resource_usage
+
+
+def test_a_stuck_node_the_provider_cannot_place_says_why_in_its_termination() -> None:
+    """A pending node the provider reports unschedulable (Kubernetes: PodScheduled=False) is
+    terminated as stuck after the timeout, and the reason carries the provider's message."""
+    from rayk8s.autoscaler import (
+        AutoscalerConfig,
+        AutoscalerMemory,
+        LoadSnapshot,
+        ProviderNode,
+        ProviderSnapshot,
+        decide,
+    )
+
+    config = AutoscalerConfig("demo", [cpu()], stuck_timeout_s=300)
+    tags = {TAG_CLUSTER_NAME: "demo", TAG_NODE_KIND: "worker", TAG_USER_NODE_TYPE: "cpu"}
+    node = ProviderNode(
+        "p-1", ProviderNodeStatus.PENDING, tags, created_at=START, unschedulable="0/3 nodes are available"
+    )
+    decision = decide(config, ProviderSnapshot((node,)), LoadSnapshot(), AutoscalerMemory(), START + 301)
+    (termination,) = decision.terminations
+    assert termination.reason is TerminationReason.STUCK
+    assert termination.detail.endswith("; unschedulable: 0/3 nodes are available")

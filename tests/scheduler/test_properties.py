@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from rayk8s.autoscaler import (
     DemandKind,
-    LaunchReason,
     Node,
     NodeType,
     PlacementGroup,
@@ -147,26 +146,6 @@ def plain_room(request: SchedulingRequest, launch: dict[str, int], shape: Resour
         if plain and shape.fits_in(other.resources) and headroom(request, launch, other) > 0:
             return other.name
     return None
-
-
-@PROFILE
-@given(requests())
-def test_accelerator_nodes_are_launched_only_for_work_that_needs_them(request: SchedulingRequest) -> None:
-    """A new GPU node holds GPU work (CPU work may fill it), or work no plain type with room could hold."""
-    result = schedule(request)
-    launch = dict(result.launch)
-    for group in result.new_nodes:
-        if "GPU" not in request.node_types[group.node_type].resources or group.reason is LaunchReason.MIN_WORKERS:
-            continue
-        # The units of work: tasks, requests, and each group instance's bundles on this node together.
-        shapes = [item.shape for item in group.assigned] + [item.shape for item in group.resource_requests]
-        instances: dict[tuple[str, int], Resources] = {}
-        for bundle in group.bundles:
-            key = (bundle.pg, bundle.instance)
-            instances[key] = instances.get(key, Resources()) + bundle.shape
-        shapes += list(instances.values())
-        justified = [shape for shape in shapes if "GPU" in shape or plain_room(request, launch, shape) is None]
-        assert justified, f"{group.id} ({group.node_type}) holds only {shapes}, which plain types with room could hold"
 
 
 @PROFILE
