@@ -287,7 +287,9 @@ class _Pool:
             if allowed is not None:
                 rule = allowed
 
-                def allowed_here(shape: Shape, node_type: str = node_type, rank: int = rank, rule: Allowed = rule) -> bool:
+                def allowed_here(
+                    shape: Shape, node_type: str = node_type, rank: int = rank, rule: Allowed = rule
+                ) -> bool:
                     return rule(shape, node_type, rank)
 
             while members:

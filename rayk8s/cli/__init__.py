@@ -10,8 +10,11 @@ from rayk8s.cli._main import configure_logging, main
 # isort: split
 # Subcommands, one line each: importing the module registers it with ``main``.
 from rayk8s.cli import (
+    _down,  # noqa: F401  (rayk8s down)
     _schedule,  # noqa: F401  (rayk8s schedule)
     _simulate,  # noqa: F401  (rayk8s simulate)
+    _status,  # noqa: F401  (rayk8s status)
+    _up,  # noqa: F401  (rayk8s up)
 )
 
 __all__ = ["configure_logging", "main"]

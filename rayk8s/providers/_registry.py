@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "rayk8s.providers"
 _BUILTIN = {
     "fake": "rayk8s.providers.fake:FakeNodeProvider",
     "kubernetes": "rayk8s.providers.kubernetes:KubernetesNodeProvider",
+    "local": "rayk8s.providers.local:LocalNodeProvider",
 }
 
 

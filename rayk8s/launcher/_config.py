@@ -1,0 +1,280 @@
+"""The cluster config: Ray's cluster-launcher YAML, parsed once and checked field by field.
+
+The fields are Ray's (``cluster_name``, ``max_workers``, ``upscaling_speed``,
+``idle_timeout_minutes``, ``provider``, ``head_node_type``, ``available_node_types``
+with ``node_config``, ``resources``, ``min_workers``, ``max_workers``), plus rayk8s's own:
+``cost`` and ``idle_timeout_minutes`` per node type, and an ``autoscaler`` block with the
+loop's timings. Ray's node set-up fields (``setup_commands``, ``file_mounts``, ``auth``,
+``docker``, ...) are accepted so a Ray config loads unchanged; a provider that does not use
+them (``local`` runs Ray from this Python) reports them in :attr:`ClusterConfig.ignored`.
+Unknown fields are refused with a did-you-mean; every error names its field path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rayk8s._documents import load_document
+from rayk8s.autoscaler import AutoscalerConfig, NodeType, NodeTypeConfig, Resources
+from rayk8s.autoscaler._validate import (
+    check_fields,
+    describe,
+    expect_int,
+    expect_mapping,
+    expect_number,
+    expect_resources,
+    expect_str,
+    field_path,
+    suggest,
+)
+from rayk8s.errors import ConfigError
+
+__all__ = ["AutoscalerSettings", "ClusterConfig", "NodeTypeSpec"]
+
+#: Ray cluster-launcher fields about setting nodes up; accepted, used by providers that need them.
+SETUP_FIELDS = (
+    "auth",
+    "docker",
+    "file_mounts",
+    "cluster_synced_files",
+    "file_mounts_sync_continuously",
+    "rsync_exclude",
+    "rsync_filter",
+    "initialization_commands",
+    "setup_commands",
+    "head_setup_commands",
+    "worker_setup_commands",
+    "head_start_ray_commands",
+    "worker_start_ray_commands",
+    "no_restart",
+)
+_TOP_FIELDS = (
+    "cluster_name",
+    "max_workers",
+    "upscaling_speed",
+    "idle_timeout_minutes",
+    "provider",
+    "head_node_type",
+    "available_node_types",
+    "autoscaler",
+    *SETUP_FIELDS,
+)
+_NODE_TYPE_FIELDS = ("node_config", "resources", "min_workers", "max_workers", "cost", "idle_timeout_minutes")
+_AUTOSCALER_FIELDS = (
+    "update_interval_s",
+    "stuck_timeout_s",
+    "heartbeat_timeout_s",
+    "launch_backoff_initial_s",
+    "launch_backoff_max_s",
+    "terminate_retry_s",
+)
+
+
+@attrs.frozen
+class AutoscalerSettings:
+    """The ``autoscaler`` block: the loop's timings, in seconds.
+
+    ``update_interval_s``: time between two updates (Ray's monitor: 5 s).
+    The rest are :class:`~rayk8s.autoscaler.AutoscalerConfig`'s fields of the same names.
+    """
+
+    update_interval_s: float = 5.0
+    stuck_timeout_s: float = 600.0
+    heartbeat_timeout_s: float = 30.0
+    launch_backoff_initial_s: float = 30.0
+    launch_backoff_max_s: float = 600.0
+    terminate_retry_s: float = 60.0
+
+    @classmethod
+    def from_dict(cls, value: object, path: str = "autoscaler") -> AutoscalerSettings:
+        spec = expect_mapping(value, path)
+        check_fields(spec, path, optional=_AUTOSCALER_FIELDS)
+        numbers = {name: expect_number(spec[name], field_path(path, name)) for name in spec}
+        if numbers.get("update_interval_s", 1.0) <= 0:
+            raise ConfigError(field_path(path, "update_interval_s"), "expected a number > 0")
+        return cls(**numbers)
+
+
+@attrs.frozen
+class NodeTypeSpec:
+    """One entry of ``available_node_types``."""
+
+    name: str
+    resources: Resources
+    node_config: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    min_workers: int = 0
+    max_workers: int | None = None
+    cost: float = 1.0
+    idle_timeout_minutes: float | None = None
+
+
+@attrs.frozen
+class ClusterConfig:
+    """A parsed cluster config; build it with :meth:`from_file` or :meth:`from_dict`."""
+
+    cluster_name: str
+    provider: Mapping[str, Any] = attrs.field(hash=False)
+    head_node_type: str
+    node_types: Mapping[str, NodeTypeSpec] = attrs.field(hash=False)
+    max_workers: int | None = None
+    upscaling_speed: float = 1.0
+    idle_timeout_minutes: float = 5.0
+    autoscaler: AutoscalerSettings = AutoscalerSettings()
+    #: Ray set-up fields present in the file (``setup_commands``, ...), by name.
+    setup: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    #: Where the config was read from, if from a file.
+    source: Path | None = None
+
+    @property
+    def provider_type(self) -> str:
+        return str(self.provider["type"])
+
+    @property
+    def head(self) -> NodeTypeSpec:
+        return self.node_types[self.head_node_type]
+
+    @property
+    def ignored(self) -> list[str]:
+        """Set-up fields present in the file that a provider running Ray locally does not use."""
+        return sorted(self.setup)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ClusterConfig:
+        """Read and check a cluster config (YAML or JSON); raises :class:`ConfigError`."""
+        config = cls.from_dict(load_document(path))
+        return attrs.evolve(config, source=Path(path))
+
+    @classmethod
+    def from_dict(cls, data: object) -> ClusterConfig:
+        """Check a parsed config; raises :class:`ConfigError` naming the field path."""
+        root = expect_mapping(data, "", "a cluster config mapping")
+        check_fields(
+            root,
+            "",
+            required=("cluster_name", "provider", "head_node_type", "available_node_types"),
+            optional=_TOP_FIELDS,
+        )
+        name = expect_str(root["cluster_name"], "cluster_name")
+        provider = expect_mapping(root["provider"], "provider")
+        if "type" not in provider and "module" not in provider:
+            raise ConfigError("provider.type", "required field is missing (local, or a registered provider)")
+        if "type" in provider:
+            expect_str(provider["type"], "provider.type")
+        types_value = expect_mapping(root["available_node_types"], "available_node_types")
+        if not types_value:
+            raise ConfigError("available_node_types", "expected at least one node type")
+        node_types = {
+            type_name: _node_type(type_name, spec, field_path("available_node_types", type_name))
+            for type_name, spec in types_value.items()
+        }
+        head = expect_str(root["head_node_type"], "head_node_type")
+        if head not in node_types:
+            raise ConfigError(
+                "head_node_type",
+                f"unknown node type {describe(head)}{suggest(head, node_types)}; known types: {', '.join(node_types)}",
+            )
+        max_value = root.get("max_workers")
+        config = cls(
+            cluster_name=name,
+            provider=dict(provider),
+            head_node_type=head,
+            node_types=node_types,
+            max_workers=None if max_value is None else expect_int(max_value, "max_workers"),
+            upscaling_speed=expect_number(root.get("upscaling_speed", 1.0), "upscaling_speed"),
+            idle_timeout_minutes=expect_number(root.get("idle_timeout_minutes", 5.0), "idle_timeout_minutes"),
+            autoscaler=AutoscalerSettings.from_dict(root.get("autoscaler", {})),
+            setup={key: root[key] for key in SETUP_FIELDS if key in root},
+        )
+        config.to_autoscaler_config()  # cross-field checks (min vs max workers, ...)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as Ray's YAML fields; ``from_dict(to_dict())`` gives an equal config."""
+        types: dict[str, Any] = {}
+        for spec in self.node_types.values():
+            entry: dict[str, Any] = {"resources": spec.resources.to_dict(), "node_config": dict(spec.node_config)}
+            entry["min_workers"] = spec.min_workers
+            if spec.max_workers is not None:
+                entry["max_workers"] = spec.max_workers
+            if spec.cost != 1.0:
+                entry["cost"] = spec.cost
+            if spec.idle_timeout_minutes is not None:
+                entry["idle_timeout_minutes"] = spec.idle_timeout_minutes
+            types[spec.name] = entry
+        out: dict[str, Any] = {"cluster_name": self.cluster_name}
+        if self.max_workers is not None:
+            out["max_workers"] = self.max_workers
+        out.update(
+            {
+                "upscaling_speed": self.upscaling_speed,
+                "idle_timeout_minutes": self.idle_timeout_minutes,
+                "provider": dict(self.provider),
+                "head_node_type": self.head_node_type,
+                "available_node_types": types,
+                "autoscaler": attrs.asdict(self.autoscaler),
+                **dict(self.setup),
+            }
+        )
+        return out
+
+    def to_autoscaler_config(self, node_configs: Mapping[str, Mapping[str, Any]] | None = None) -> AutoscalerConfig:
+        """The :class:`AutoscalerConfig` this cluster runs with.
+
+        ``node_configs`` replaces node types' ``node_config`` (a launcher fills in what its
+        provider needs, such as the local provider's resources); default: as written.
+        """
+        settings = self.autoscaler
+        types = []
+        for spec in self.node_types.values():
+            node_type = NodeType(
+                spec.name,
+                spec.resources,
+                min_workers=spec.min_workers,
+                max_workers=spec.max_workers,
+                cost=spec.cost,
+            )
+            node_config = (node_configs or {}).get(spec.name, spec.node_config)
+            types.append(NodeTypeConfig(node_type, node_config, spec.idle_timeout_minutes))
+        return AutoscalerConfig(
+            cluster_name=self.cluster_name,
+            node_types=types,
+            head_node_type=self.head_node_type,
+            max_workers=self.max_workers,
+            upscaling_speed=self.upscaling_speed,
+            idle_timeout_minutes=self.idle_timeout_minutes,
+            launch_backoff_initial_s=settings.launch_backoff_initial_s,
+            launch_backoff_max_s=settings.launch_backoff_max_s,
+            stuck_timeout_s=settings.stuck_timeout_s,
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+            terminate_retry_s=settings.terminate_retry_s,
+        )
+
+
+def _node_type(name: str, value: object, path: str) -> NodeTypeSpec:
+    if not name.strip():
+        raise ConfigError(path, "node type names must be non-empty")
+    spec = expect_mapping(value, path, "a node type mapping (node_config, resources, min_workers, max_workers)")
+    check_fields(spec, path, required=("resources",), optional=_NODE_TYPE_FIELDS)
+    resources = expect_resources(spec["resources"], field_path(path, "resources"))
+    node_config = expect_mapping(spec.get("node_config", {}) or {}, field_path(path, "node_config"))
+    min_workers = expect_int(spec.get("min_workers", 0), field_path(path, "min_workers"))
+    max_value = spec.get("max_workers")
+    max_workers = None if max_value is None else expect_int(max_value, field_path(path, "max_workers"))
+    if max_workers is not None and min_workers > max_workers:
+        raise ConfigError(
+            field_path(path, "min_workers"), f"min_workers ({min_workers}) exceeds max_workers ({max_workers})"
+        )
+    idle = spec.get("idle_timeout_minutes")
+    return NodeTypeSpec(
+        name=name,
+        resources=resources,
+        node_config=dict(node_config),
+        min_workers=min_workers,
+        max_workers=max_workers,
+        cost=expect_number(spec.get("cost", 1.0), field_path(path, "cost")),
+        idle_timeout_minutes=None if idle is None else expect_number(idle, field_path(path, "idle_timeout_minutes")),
+    )
