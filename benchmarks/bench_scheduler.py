@@ -11,7 +11,7 @@ time, node count and cost; Ray v1's ``get_nodes_to_launch`` on the same input un
 (up to ``--ray-untruncated-max`` demands; above that "skipped (too slow)") and as deployed
 with its 1000-entry cap, with the share of the demand the capped plan covers; and the LP
 lower bound on cost (see :mod:`benchmarks.lower_bound`). Every one of our decisions is
-checked by :func:`benchmarks.check.check_decision`; violations are printed loudly. A
+checked by :func:`rayk8s.autoscaler.verify`; violations are printed loudly. A
 summary checks the targets: at least 100x faster than untruncated Ray v1 at 10k demands,
 cost no higher than Ray v1's on any scenario, mean cost within 1.05x of the bound, and
 100k demands over 5,000 nodes in under a second and 500 MB peak RSS (measured in a fresh
@@ -37,9 +37,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.check import check_decision
 from benchmarks.scenarios import FAMILIES, FULL_GRID, QUICK_GRID, RSS_CASE, Scenario, generate
-from rayk8s.autoscaler import SchedulingRequest, SchedulingResult, schedule
+from rayk8s.autoscaler import SchedulingRequest, SchedulingResult, schedule, verify
 
 TARGET_SPEEDUP = 100.0
 TARGET_RATIO = 1.05
@@ -89,7 +88,7 @@ def run_scenario(scenario: Scenario, *, ray: bool, ray_untruncated_max: int, bou
         row["ours"] = {"error": f"not implemented: {error}"}
     else:
         unfulfilled = sum(u.count for u in ours.unfulfilled)
-        violations = check_decision(request, ours)
+        violations = verify(request, ours)
         row["ours"] = {
             "ms": elapsed_ms,
             "nodes": ours.new_node_count,

@@ -10,7 +10,6 @@ import importlib.util
 import attrs
 import pytest
 
-from benchmarks.check import check_decision
 from benchmarks.lower_bound import lower_bound, placed_from_result
 from benchmarks.scenarios import FAMILIES, QUICK_GRID, generate
 from rayk8s.autoscaler import (
@@ -20,6 +19,7 @@ from rayk8s.autoscaler import (
     ResourceDemand,
     SchedulingRequest,
     schedule,
+    verify,
 )
 
 SMALLEST = sorted({family: (size, existing) for family, size, existing in reversed(QUICK_GRID)}.items())
@@ -50,7 +50,7 @@ def test_every_family_is_in_the_quick_grid() -> None:
 def test_the_scheduler_is_sound_on_the_quick_suite(family: str, size: int, existing: int) -> None:
     """The independent checker finds nothing wrong with the scheduler's decisions."""
     request = generate(family, size, existing).request
-    assert check_decision(request, schedule(request)) == []
+    assert verify(request, schedule(request)) == []
 
 
 # --- the lower bound -------------------------------------------------------------------------

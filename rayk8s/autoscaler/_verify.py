@@ -13,7 +13,14 @@ from collections.abc import Iterable
 
 from rayk8s.autoscaler._model import NodeStatus, PlacementStrategy, SchedulingRequest
 from rayk8s.autoscaler._resources import Resources
-from rayk8s.autoscaler._result import BundlePlacement, DemandKind, SchedulingResult, ShapeCount
+from rayk8s.autoscaler._result import (
+    BundlePlacement,
+    DemandKind,
+    LaunchReason,
+    SchedulingResult,
+    ShapeCount,
+    UnfulfilledReason,
+)
 
 __all__ = ["verify"]
 
@@ -69,6 +76,8 @@ def verify(request: SchedulingRequest, result: SchedulingResult) -> list[str]:
             problems.append(f"{group.id}: each node given {used}, type {group.node_type} has {node_type.resources}")
         if not _total(group.resource_requests).fits_in(node_type.resources):
             problems.append(f"{group.id}: counted on for requests beyond {node_type.resources}")
+        if group.reason is LaunchReason.DEMAND and not (group.assigned or group.bundles or group.resource_requests):
+            problems.append(f"{group.id}: {group.count} node(s) launched for demand hold nothing")
         launch[group.node_type] += group.count
         cost += node_type.cost * group.count
     if dict(launch) != {t: n for t, n in result.launch.items() if n}:
@@ -94,6 +103,11 @@ def verify(request: SchedulingRequest, result: SchedulingResult) -> list[str]:
         if have < node_type.min_workers and cluster_room and name not in request.unavailable_node_types:
             problems.append(f"type {name}: {have} nodes, below min_workers {node_type.min_workers}")
 
+    for item in result.unfulfilled:
+        if item.reason is UnfulfilledReason.INFEASIBLE and item.shape is not None:
+            holders = [name for name, t in types.items() if item.shape.fits_in(t.resources)]
+            if holders:
+                problems.append(f"unfulfilled {item.shape} is called infeasible, yet {holders[0]} holds it")
     problems += _check_counts(request, result)
     problems += _check_placement_groups(request, result)
     return problems
