@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Self
 
+    from kubernetes.client import ApiClient
+
 __all__ = ["ControlPlane", "ControlPlaneError", "control_plane_script"]
 
 
@@ -207,6 +209,34 @@ class ControlPlane:
         _run_script(["stop", "--dir", str(self.directory)], echo=False)
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    def service_account_client(self, namespace: str, name: str, *, expiration_s: int = 600) -> ApiClient:
+        """An API client authenticated as ServiceAccount ``namespace/name`` (RBAC applies).
+
+        Asks the TokenRequest API for a token with the admin credentials; the server's
+        certificate is verified with ``ca_file``. Close the client when done.
+        """
+        import kubernetes.client
+        import kubernetes.config
+        from kubernetes.client import AuthenticationV1TokenRequest, V1TokenRequestSpec
+
+        admin_client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        with admin_client as admin:
+            spec = V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_s)
+            core = kubernetes.client.CoreV1Api(admin)
+            answer = core.create_namespaced_service_account_token(
+                name, namespace, AuthenticationV1TokenRequest(spec=spec)
+            )
+        if answer.status is None or not answer.status.token:
+            raise ControlPlaneError(f"the TokenRequest for ServiceAccount {namespace}/{name} returned no token")
+        configuration = kubernetes.client.Configuration()
+        configuration.host = self.server
+        configuration.ssl_ca_cert = str(self.ca_file)
+        configuration.api_key = {"authorization": str(answer.status.token)}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return kubernetes.client.ApiClient(configuration)
 
     def log_path(self, component: str) -> Path:
         """The log file of ``etcd``, ``kube-apiserver``, ``kube-scheduler``, ... ."""

@@ -9,16 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 import yaml
 from kubernetes.client import (
     ApiClient,
-    AuthenticationV1TokenRequest,
     CoreV1Api,
     DiscoveryV1Api,
     RbacAuthorizationV1Api,
-    V1TokenRequestSpec,
 )
 
 from rayk8s.autoscaler import (
@@ -314,17 +311,10 @@ def test_the_shipped_role_allows_everything_the_provider_does_and_nothing_more(
             rbac.create_namespaced_role(namespace, document)
         elif kind == "RoleBinding":
             rbac.create_namespaced_role_binding(namespace, document)
-    token = core.create_namespaced_service_account_token(
-        "rayk8s-autoscaler",
-        namespace,
-        AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=600)),
-    ).status.token
-    configuration = kubernetes.client.Configuration()
-    configuration.host = control_plane.server
-    configuration.ssl_ca_cert = str(control_plane.ca_file)
-    configuration.api_key = {"authorization": token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    with ApiClient(configuration) as client, provider_on(client, namespace, "rbac") as provider:
+    with (
+        control_plane.service_account_client(namespace, "rayk8s-autoscaler") as client,
+        provider_on(client, namespace, "rbac") as provider,
+    ):
         head_tags = {**worker_tags("rbac", "h"), TAG_NODE_KIND: NODE_KIND_HEAD}
         (head,) = provider.create_node(pod_template(), head_tags, 1)  # also creates the head Service
         workers = provider.create_node(pod_template(), worker_tags("rbac", "w"), 2)

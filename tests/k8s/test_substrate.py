@@ -17,7 +17,6 @@ import pytest
 from kubernetes.client import (
     ApiClient,
     ApiextensionsV1Api,
-    AuthenticationV1TokenRequest,
     CoreV1Api,
     CustomObjectsApi,
     RbacAuthorizationV1Api,
@@ -28,7 +27,6 @@ from kubernetes.client import (
     V1Pod,
     V1PodSpec,
     V1ResourceRequirements,
-    V1TokenRequestSpec,
 )
 from kubernetes.client.exceptions import ApiException
 
@@ -193,18 +191,7 @@ def test_service_account_token_can_do_what_its_role_allows_and_nothing_else(
         },
     )
     core.create_namespaced_pod(namespace, make_pod("visible"))
-    token = core.create_namespaced_service_account_token(
-        "reader",
-        namespace,
-        AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=600)),
-    ).status.token
-
-    configuration = kubernetes.client.Configuration()
-    configuration.host = control_plane.server
-    configuration.ssl_ca_cert = str(control_plane.ca_file)
-    configuration.api_key = {"authorization": token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    with ApiClient(configuration) as reader_client:
+    with control_plane.service_account_client(namespace, "reader") as reader_client:
         reader = CoreV1Api(reader_client)
         # Allowed: exactly the verbs on pods in this namespace.
         assert [p.metadata.name for p in reader.list_namespaced_pod(namespace).items] == ["visible"]
