@@ -8,30 +8,35 @@ and nodes planned in this decision are all *bins* — in Ray v2's order:
 1. **min_workers**: plan nodes for every type below its ``min_workers``.
 2. **request_resources**: pack the requested shapes against the *total* capacity of every
    bin (used or not); plan nodes for what does not fit.
-3. **placement groups**, one instance at a time, whole or not at all: STRICT_PACK on one
-   bin; PACK on one bin if any holds it, else first fit; SPREAD on distinct bins where
-   possible; STRICT_SPREAD on distinct bins or not at all. Existing bins first, then new
-   nodes of the cheapest type that holds the bundle.
+3. **placement groups**, each instance whole or not at all: STRICT_PACK (and PACK when a
+   type holds a whole instance) packed like tasks of the instance's summed shape;
+   STRICT_SPREAD on distinct nodes, many instances striped round-robin over new nodes;
+   SPREAD over distinct nodes where they exist, no node launched only to spread (see
+   :meth:`_Run._placement_group`).
 4. **tasks and actors**, aggregated by shape: fill the bins in canonical order (running
-   nodes, best fit first, then launching ones), then *buy* nodes for the rest.
+   nodes, best fit first, then launching ones; scarcest shapes first into each), then
+   *buy* nodes for the rest.
 
-Buying is a greedy set cover by price: for every node type with headroom, fill one empty
-node of that type from the remaining demand (First-Fit Decreasing, shapes ordered by
-their price-weighted dominant resource); pick the type whose node holds the most demand
-value per unit of cost; replicate that node as many times as the demand allows; repeat.
-Each step exhausts a shape or a type's headroom, so the work grows with the number of
-distinct shapes and node types, never with the number of tasks.
+Buying weighs three greedy set covers and keeps the cheapest: by value per cost, largest
+shape first, scarcest shape first (see :meth:`_Run._buy_for`). Each replicates one-node
+patterns and each step exhausts a shape or a type's headroom, so the work grows with the
+number of distinct shapes and node types, never with the number of tasks. The whole
+decision runs with two measures of value (dominant resource; all resources) and keeps
+the better result.
 
-Work that asks for no accelerator (GPU, TPU, ...) is kept off new and launching
-accelerator nodes while a node type without accelerators could hold it.
+Accelerator nodes (GPU, TPU, ...) are launched only for work that needs them (or that no
+plain type can hold); plain work may fill their spare room, and overflows onto them only
+when plain types are out of headroom. ``isolate_accelerators`` keeps plain work off new
+and launching accelerator nodes altogether.
 
 Re-planning adds nothing
 ------------------------
 The nodes a decision plans are launched and show up in the next decision as pending
 nodes. To guarantee that the next decision, with the same demand, launches nothing new,
 the pipeline is re-run with the planned nodes in place as launching bins (canonical fill
-only depends on values, not on ids), until a run buys nothing (at most a few rounds);
-the reported placement is that of the last run. Planned nodes that end up holding
+only depends on values, not on ids), until a run buys nothing (usually two or three
+rounds, at most twelve; a decision that does not converge reports its best round, and
+for it the guarantee is not promised); the reported placement is that of the last run. Planned nodes that end up holding
 nothing, and are not needed for ``min_workers``, are dropped and the round is run again
 without them (they would hold ``max_workers`` headroom that other demand may need).
 
