@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from rayk8s.errors import RayK8sError
+
 if TYPE_CHECKING:
     from typing import Self
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["ControlPlane", "ControlPlaneError", "control_plane_script"]
 
 
-class ControlPlaneError(RuntimeError):
+class ControlPlaneError(RayK8sError, RuntimeError):
     """The control plane could not be built, started or stopped.
 
     ``str(error)`` is one line saying what failed; ``details`` holds the end of
