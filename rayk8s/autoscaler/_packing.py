@@ -201,10 +201,6 @@ class _Pool:
         drop = set(ids)
         members[:] = [bin_id for bin_id in members if bin_id not in drop]
 
-    def classes(self) -> list[tuple[ClassKey, list[str]]]:
-        """A snapshot of the classes in canonical order."""
-        return [(key, list(self._classes[key])) for key in self._order]
-
     def live_classes(self, need: Vector | None = None) -> Iterable[tuple[ClassKey, list[str]]]:
         """The classes in canonical order, without copying (do not change the pool while iterating).
 

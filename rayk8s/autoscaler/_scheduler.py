@@ -178,7 +178,6 @@ class _Context:
             else:
                 available = universe.vector(node.available) if node.available is not None else total
                 self.running.append((node, available, total))
-        self.node_type_of = {node.id: node.node_type for node in request.nodes}
 
         # Scales for best-fit ordering and prices for ordering shapes by value.
         scale = [0] * width
@@ -309,7 +308,6 @@ class _Run:
         self.requests: dict[str, dict[int, int]] = {}
         self.bundles: dict[str, list[BundlePlacement]] = {}
         self.unfulfilled: list[Unfulfilled] = []
-        self._plain_cache: dict[Vector, bool] = {}
         for node_type, count in sorted(Counter(planned).items()):
             self._add_bins(node_type, count)
 

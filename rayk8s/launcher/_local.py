@@ -40,7 +40,6 @@ from rayk8s.providers.local import (
     LocalNodeProvider,
     check_node_config,
     check_provider_config,
-    default_state_dir,
     process_alive,
     spawn_detached,
 )
@@ -318,9 +317,3 @@ class LocalCluster:
             lines.append("")
             lines.append(self.status_file.read_text().rstrip())
         return "\n".join(lines)
-
-
-def state_dir_of(config: ClusterConfig) -> Path:
-    """Where a local cluster keeps its state."""
-    value = config.provider.get("state_dir")
-    return Path(str(value)).expanduser() if value else default_state_dir(config.cluster_name)
