@@ -51,6 +51,7 @@ from rayk8s.autoscaler._validate import (
     expect_number,
     expect_resources,
     expect_str,
+    expect_worker_limits,
     field_path,
     index_path,
     suggest,
@@ -207,13 +208,7 @@ def _node_type(name: str, value: object, path: str) -> NodeType:
     spec = expect_mapping(value, path, "a node type mapping (resources, min_workers, max_workers, cost)")
     check_fields(spec, path, required=("resources",), optional=("min_workers", "max_workers", "cost"))
     resources = expect_resources(spec["resources"], field_path(path, "resources"), non_empty=True)
-    min_workers = expect_int(spec.get("min_workers", 0), field_path(path, "min_workers"))
-    max_value = spec.get("max_workers")
-    max_workers = None if max_value is None else expect_int(max_value, field_path(path, "max_workers"))
-    if max_workers is not None and min_workers > max_workers:
-        raise ConfigError(
-            field_path(path, "min_workers"), f"min_workers ({min_workers}) exceeds max_workers ({max_workers})"
-        )
+    min_workers, max_workers = expect_worker_limits(spec, path)
     cost = expect_number(spec.get("cost", 1.0), field_path(path, "cost"))
     return NodeType(name=name, resources=resources, min_workers=min_workers, max_workers=max_workers, cost=cost)
 

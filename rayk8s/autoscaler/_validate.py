@@ -156,6 +156,21 @@ def expect_int(value: object, path: str, *, minimum: int | None = 0) -> int:
     return value
 
 
+def expect_worker_limits(spec: Mapping[str, Any], path: str) -> tuple[int, int | None]:
+    """A node type's ``min_workers`` (default 0) and ``max_workers`` (default and null: no cap).
+
+    ``min_workers`` above ``max_workers`` is an error at ``<path>.min_workers``.
+    """
+    min_workers = expect_int(spec.get("min_workers", 0), field_path(path, "min_workers"))
+    max_value = spec.get("max_workers")
+    max_workers = None if max_value is None else expect_int(max_value, field_path(path, "max_workers"))
+    if max_workers is not None and min_workers > max_workers:
+        raise ConfigError(
+            field_path(path, "min_workers"), f"min_workers ({min_workers}) exceeds max_workers ({max_workers})"
+        )
+    return min_workers, max_workers
+
+
 def _int_wanted(minimum: int | None) -> str:
     return "an integer" if minimum is None else f"an integer >= {minimum}"
 

@@ -28,6 +28,7 @@ from rayk8s.autoscaler._validate import (
     expect_number,
     expect_resources,
     expect_str,
+    expect_worker_limits,
     field_path,
     suggest,
 )
@@ -261,13 +262,7 @@ def _node_type(name: str, value: object, path: str) -> NodeTypeSpec:
     check_fields(spec, path, required=("resources",), optional=_NODE_TYPE_FIELDS)
     resources = expect_resources(spec["resources"], field_path(path, "resources"))
     node_config = expect_mapping(spec.get("node_config", {}) or {}, field_path(path, "node_config"))
-    min_workers = expect_int(spec.get("min_workers", 0), field_path(path, "min_workers"))
-    max_value = spec.get("max_workers")
-    max_workers = None if max_value is None else expect_int(max_value, field_path(path, "max_workers"))
-    if max_workers is not None and min_workers > max_workers:
-        raise ConfigError(
-            field_path(path, "min_workers"), f"min_workers ({min_workers}) exceeds max_workers ({max_workers})"
-        )
+    min_workers, max_workers = expect_worker_limits(spec, path)
     idle = spec.get("idle_timeout_minutes")
     return NodeTypeSpec(
         name=name,
