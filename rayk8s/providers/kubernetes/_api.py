@@ -117,33 +117,35 @@ class ApiCallCounter:
         return sum(self.snapshot().values())
 
 
-def status_message(error: ApiException) -> str:
-    """The server's message from an ``ApiException`` (its Status body), else its reason."""
+def _status_body(error: ApiException) -> tuple[str, dict[str, Any] | None]:
+    """The body as text when it is not JSON, and the parsed Status object when it is one."""
     body = error.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            return body.strip()[:500]
-        if isinstance(status, dict) and status.get("message"):
-            return str(status["message"])
+    if not isinstance(body, str) or not body:
+        return "", None
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body, None
+    return "", status if isinstance(status, dict) else None
+
+
+def status_message(error: ApiException) -> str:
+    """The server's message from an ``ApiException`` (its Status body), else its reason."""
+    text, status = _status_body(error)
+    if status is None and text:
+        return text.strip()[:500]
+    if status is not None and status.get("message"):
+        return str(status["message"])
     return str(error.reason or "")
 
 
 def status_details(error: ApiException) -> dict[str, Any]:
     """The ``details`` of the Status body (``causes`` with ``field`` for a 422), or {}."""
-    body = error.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            return {}
-        if isinstance(status, dict) and isinstance(status.get("details"), dict):
-            return dict(status["details"])
+    _, status = _status_body(error)
+    if status is not None and isinstance(status.get("details"), dict):
+        return dict(status["details"])
     return {}
 
 
