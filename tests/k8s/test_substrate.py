@@ -7,10 +7,9 @@ wrong or leave out, through the real API server on 127.0.0.1 only.
 from __future__ import annotations
 
 import ipaddress
-import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import pytest
@@ -31,20 +30,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from rayk8s.testing import ControlPlane
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 60) -> T:
-    """Poll ``probe`` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.2)
+from tests.k8s._helpers import wait_for
 
 
 def make_pod(name: str, **spec: Any) -> V1Pod:
