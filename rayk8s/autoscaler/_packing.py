@@ -201,16 +201,13 @@ class _Pool:
         drop = set(ids)
         members[:] = [bin_id for bin_id in members if bin_id not in drop]
 
-    def live_classes(self, need: Vector | None = None) -> Iterable[tuple[ClassKey, list[str]]]:
-        """The classes in canonical order, without copying (do not change the pool while iterating).
+    def live_classes(self, need: Vector) -> Iterable[tuple[ClassKey, list[str]]]:
+        """The classes that may hold ``need``, in canonical order, without copying.
 
-        With ``need``, classes too small to hold it are skipped: a bin that holds ``need``
-        has at least its normalised size, and classes are sorted by size within a rank.
+        Classes too small to hold it are skipped: a bin that holds ``need`` has at least
+        its normalised size, and classes are sorted by size within a rank. Do not change
+        the pool while iterating.
         """
-        if need is None:
-            for key in self._order:
-                yield key, self._classes[key]
-            return
         size = sum(amount * weight for amount, weight in zip(need, self._weights)) * (1 - 1e-9)
         for rank in (RUNNING, LAUNCHING):
             start = bisect.bisect_left(self._order, (rank, size))

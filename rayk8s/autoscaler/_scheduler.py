@@ -284,10 +284,6 @@ class _Context:
         """Strict isolation (``isolate_accelerators``): plain work stays off launching accelerator nodes."""
         return self.isolate and rank == LAUNCHING and not self.justifies(shape, node_type)
 
-    def first_on(self, node_type: str) -> Callable[[Shape], bool] | None:
-        """Into any node, work that needs its special resources goes before work any node could hold."""
-        return _special
-
     def resources(self, vector: Vector) -> Resources:
         return self.universe.resources(vector)
 
@@ -464,7 +460,7 @@ class _Run:
                 elif justified and node_type in context.accelerated_types:
                     first = _justifying(context, node_type)
                 else:
-                    first = context.first_on(node_type)
+                    first = _special  # work that needs a special resource before work any node holds
 
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
