@@ -760,7 +760,7 @@ class _Run:
         )
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
-            whole = tuple(map(sum, zip(*bundles)))
+            whole = _sum(bundles)
             target = self._first_fit(whole, allowed_on, set(), bought)
             if target is None and strategy is PlacementStrategy.STRICT_PACK:
                 target = buy(whole)
@@ -774,7 +774,7 @@ class _Run:
                 for position, b in enumerate(order):
                     bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
                     if bin_id is None:
-                        rest = tuple(map(sum, zip(*(bundles[r] for r in order[position:]))))
+                        rest = _sum(bundles[r] for r in order[position:])
                         bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
                     if bin_id is None:
                         ok = False
@@ -824,7 +824,7 @@ class _Run:
 
     def _pg_reason(self, bundles: list[Vector], strategy: PlacementStrategy) -> tuple[UnfulfilledReason, str]:
         context = self.context
-        needs = [tuple(map(sum, zip(*bundles)))] if strategy is PlacementStrategy.STRICT_PACK else bundles
+        needs = [_sum(bundles)] if strategy is PlacementStrategy.STRICT_PACK else bundles
         for need in needs:
             reason = self._shape_reason(context.shape(need))
             if reason[0] is UnfulfilledReason.INFEASIBLE or reason[0] is UnfulfilledReason.UNAVAILABLE:
