@@ -134,6 +134,64 @@ def greedy_fill(
     return tuple(pattern)
 
 
+def mixed_fill(
+    available: Vector,
+    shapes: list[Shape],
+    counts: Mapping[int, int],
+    allowed: Callable[[Shape], bool] | None,
+    first: Callable[[Shape], bool] | None = None,
+    bins: int | None = None,
+) -> Pattern:
+    """Fill one bin with a *mix* of the remaining shapes, in proportion to their counts.
+
+    The base takes ``floor(f · count)`` copies of every shape that fits, with ``f`` the
+    largest share of the remaining demand (summed per resource) the bin holds — at most
+    ``1 / bins`` when the bin is one of ``bins`` identical ones, so they share the demand
+    evenly. The bin then uses its resources in the demand's own ratio: shapes heavy on
+    one resource share it with shapes heavy on another, where :func:`greedy_fill` alone
+    stacks one shape until a resource runs out and strands the rest. With ``first``, the
+    shapes it selects get their base first (and lead the pattern), the others share what
+    room is left. :func:`greedy_fill` tops the bin up. Exact integer arithmetic.
+    """
+    free = list(available)
+    left = dict(counts)
+    base: dict[int, int] = {}
+    tiers = [shapes] if first is None else [[s for s in shapes if first(s)], [s for s in shapes if not first(s)]]
+    for tier in tiers:
+        eligible = [
+            shape
+            for shape in tier
+            if left.get(shape.order, 0) > 0 and (allowed is None or allowed(shape)) and fits(free, shape.sparse)
+        ]
+        if not eligible:
+            continue
+        total = [0] * len(free)
+        for shape in eligible:
+            for i, amount in shape.sparse:
+                total[i] += amount * left[shape.order]
+        num, den = 1, 1 if bins is None else bins  # the share f = num / den, at most 1 / bins
+        for i, need in enumerate(total):
+            if need and free[i] * den < num * need:
+                num, den = free[i], need
+        for shape in eligible:
+            copies = left[shape.order] * num // den
+            if copies:
+                base[shape.order] = base.get(shape.order, 0) + copies
+                left[shape.order] -= copies
+                for i, amount in shape.sparse:
+                    free[i] -= amount * copies
+    for order, copies in greedy_fill(tuple(free), shapes, left, allowed, first):
+        base[order] = base.get(order, 0) + copies
+    ordered = [shape for shape in shapes if shape.order in base]
+    if first is not None:
+        ordered = [s for s in ordered if first(s)] + [s for s in ordered if not first(s)]
+    return tuple((shape.order, base[shape.order]) for shape in ordered)
+
+
+def _special(shape: Shape) -> bool:
+    return shape.special
+
+
 def replicas(pattern: Pattern, counts: Mapping[int, int]) -> int:
     """How many bins can take ``pattern`` before a shape in it runs out."""
     return min(counts[order] // copies for order, copies in pattern)
@@ -286,7 +344,7 @@ class _Pool:
                     return rule(shape, node_type, rank)
 
             while members:
-                pattern = greedy_fill(free, shapes, counts, allowed_here)
+                pattern = mixed_fill(free, shapes, counts, allowed_here, _special, len(members))
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))

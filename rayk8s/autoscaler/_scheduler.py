@@ -63,6 +63,7 @@ from rayk8s.autoscaler._packing import (
     _Universe,
     fits,
     greedy_fill,
+    mixed_fill,
     replicas,
 )
 from rayk8s.autoscaler._resources import Resources, format_resources
@@ -99,17 +100,15 @@ def schedule(request: SchedulingRequest) -> SchedulingResult:
     Pure and deterministic: the same request always gives the same result. Never raises
     for demand that cannot be met — it is reported in ``unfulfilled`` with a reason.
     """
-    context = _Context(request)
-    decisions = [_decide(context, value) for value in (context.weight, context.additive_weight)]
-    return min(decisions, key=lambda result: (_unplaced_value(context, result), result.cost, result.new_node_count))
+    return _decide(_Context(request))
 
 
-def _decide(context: _Context, value: Callable[[Vector], float]) -> SchedulingResult:
-    """Rounds of the pipeline until they converge, buying by one measure of value."""
+def _decide(context: _Context) -> SchedulingResult:
+    """Rounds of the pipeline until they converge."""
     planned: list[str] = []
     rounds: list[_Run] = []
     for round_number in range(_MAX_ROUNDS):
-        run = _Run(context, planned, value)
+        run = _Run(context, planned)
         run.execute()
         rounds.append(run)
         kept = run.kept_bins(drop_unjustified=round_number < _REPAIR_ROUNDS)
@@ -291,9 +290,8 @@ class _Context:
 class _Run:
     """One round of the pipeline over the existing nodes plus ``planned`` new ones."""
 
-    def __init__(self, context: _Context, planned: list[str], value: Callable[[Vector], float]) -> None:
+    def __init__(self, context: _Context, planned: list[str]) -> None:
         self.context = context
-        self.value = value
         self.pool = context.pool.copy()
         self.totals = context.totals.copy()
         self.workers = Counter(context.existing_workers)
@@ -405,8 +403,13 @@ class _Run:
         by_size = shapes
         by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
         plans = [
-            self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=self.value)
+            self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=value)
+            for value in (self.context.weight, self.context.additive_weight)
             for target_order in (by_value, by_size, by_scarcity)
+        ]
+        plans += [
+            self._plan(shapes, counts, allowed, justified=justified, targets=None, value=value, mix=True)
+            for value in (self.context.weight, self.context.additive_weight)
         ]
         plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
         width = len(self.context.universe.names)
@@ -430,6 +433,7 @@ class _Run:
         justified: bool,
         targets: list[Shape] | None,
         value: Callable[[Vector], float],
+        mix: bool = False,
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -465,7 +469,8 @@ class _Run:
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                pattern = greedy_fill(context.capacity[node_type], shapes, left, allowed_here, first)
+                fill = mixed_fill if mix else greedy_fill
+                pattern = fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
                     continue
                 if justified and not context.justifies(shapes[pattern[0][0]], node_type):
