@@ -199,6 +199,11 @@ class _Context:
         )
         self.demand_resources = [universe.resources(shape.vector) for shape in self.demand_shapes]
         self.request_resources = [universe.resources(shape.vector) for shape in self.request_shapes]
+        #: Whether some pending task would justify an accelerator node: then placement groups
+        #: (placed first) keep plain work off launching accelerator nodes that work needs.
+        self.tasks_need_accelerators = any(
+            shape.accelerated or not self.plain_type_holds(shape) for shape in self.demand_shapes
+        ) and bool(self.accelerated_types)
         # The existing nodes' bins, built once and copied into every round.
         self.pool = _Pool(self.size_weights)
         self.totals = _Pool(self.size_weights)
@@ -310,8 +315,10 @@ class _Run:
     def execute(self) -> None:
         self._min_workers()
         self._resource_requests()
-        for index, group in enumerate(self.context.request.placement_groups):
-            self._placement_group(index, group)
+        groups = self.context.request.placement_groups
+        whole = self._pack_wholes([i for i, group in enumerate(groups) if self._packs_whole(group)])
+        for index, group in enumerate(groups):
+            self._placement_group(index, group, whole.get(index))
         self._tasks()
 
     def _min_workers(self) -> None:
@@ -364,7 +371,7 @@ class _Run:
         context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
-            if gang and rank == LAUNCHING and not context.justifies(shape, node_type):
+            if gang and context.tasks_need_accelerators and rank == LAUNCHING and not context.justifies(shape, node_type):
                 return False
             return not context.keep_off(shape, node_type, rank)
 
@@ -399,17 +406,12 @@ class _Run:
         """
         if not any(counts.values()):
             return
-        by_value = None
         by_size = shapes
         by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
         plans = [
             self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=value)
             for value in (self.context.weight, self.context.additive_weight)
-            for target_order in (by_value, by_size, by_scarcity)
-        ]
-        plans += [
-            self._plan(shapes, counts, allowed, justified=justified, targets=None, value=value, mix=True)
-            for value in (self.context.weight, self.context.additive_weight)
+            for target_order in (None, by_size, by_scarcity)
         ]
         plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
         width = len(self.context.universe.names)
@@ -433,7 +435,6 @@ class _Run:
         justified: bool,
         targets: list[Shape] | None,
         value: Callable[[Vector], float],
-        mix: bool = False,
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -469,7 +470,7 @@ class _Run:
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                fill = mixed_fill if mix else greedy_fill
+                fill = mixed_fill if target is None else greedy_fill
                 pattern = fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
                     continue
@@ -499,7 +500,7 @@ class _Run:
 
     # -- placement groups ----------------------------------------------------------------
 
-    def _placement_group(self, index: int, group: PlacementGroup) -> None:
+    def _placement_group(self, index: int, group: PlacementGroup, placed_whole: int | None) -> None:
         """Place the instances of one group: aggregated where possible, one by one otherwise.
 
         STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
@@ -517,11 +518,9 @@ class _Run:
         bundles = [context.universe.vector(bundle) for bundle in group.bundles]
         strategy = group.strategy
         placed = 0
-        if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
-            whole = _sum(bundles)
-            if strategy is PlacementStrategy.STRICT_PACK or self._some_node_holds(whole):
-                placed = self._pack_wholes(name, bundles, group.count)
-        else:
+        if placed_whole is not None:
+            placed = placed_whole
+        elif strategy in (PlacementStrategy.SPREAD, PlacementStrategy.STRICT_SPREAD):
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
             # STRICT_SPREAD takes only running nodes one by one: launching ones are striped
@@ -573,20 +572,45 @@ class _Run:
             fits(self.context.capacity[t], need) for t in self.context.launchable
         )
 
-    def _pack_wholes(self, name: str, bundles: list[Vector], count: int) -> int:
-        """Pack ``count`` instances, each whole on one node, as tasks of their summed shape."""
+    def _packs_whole(self, group: PlacementGroup) -> bool:
+        """Whether the group's instances are packed whole, each on one node, like tasks."""
+        if group.strategy is PlacementStrategy.STRICT_PACK:
+            return True
+        whole = _sum(self.context.universe.vector(bundle) for bundle in group.bundles)
+        return group.strategy is PlacementStrategy.PACK and self._some_node_holds(whole)
+
+    def _pack_wholes(self, indexes: list[int]) -> dict[int, int]:
+        """Pack the instances of the groups ``indexes``, each whole on one node, all at once.
+
+        Every instance is a task of its summed shape; the groups' shapes are packed
+        together (fill, then buy), so instances of different groups share nodes — a plain
+        group fills the spare room of nodes bought for an accelerator group. The slots a
+        shape got go to the groups with that shape in request order. Returns how many
+        instances of each group were placed.
+        """
+        if not indexes:
+            return {}
         context = self.context
-        shapes = [context._shape(_sum(bundles), 0)]
-        counts = {0: count}
+        groups = context.request.placement_groups
+        bundles = {i: [context.universe.vector(bundle) for bundle in groups[i].bundles] for i in indexes}
+        sums = {i: _sum(bundles[i]) for i in indexes}
+        shapes, counts = context.shapes((sums[i], groups[i].count) for i in indexes)
         took: dict[str, dict[int, int]] = {}
         self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
-        instance = 0
-        for bin_id in sorted(took):
-            for _ in range(took[bin_id].get(0, 0)):
-                for b, vector in enumerate(bundles):
+        slots: dict[Vector, list[str]] = {}
+        for shape in shapes:
+            slots[shape.vector] = [b for b in sorted(took) for _ in range(took[b].get(shape.order, 0))]
+        placed: dict[int, int] = {}
+        for i in indexes:
+            free = slots[sums[i]]
+            count = min(groups[i].count, len(free))
+            name = context.pg_names[i]
+            for instance, bin_id in enumerate(free[:count]):
+                for b, vector in enumerate(bundles[i]):
                     self._record_bundle(bin_id, name, instance, b, vector)
-                instance += 1
-        return instance
+            slots[sums[i]] = free[count:]
+            placed[i] = count
+        return placed
 
     def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
         """Place up to ``count`` SPREAD instances: bundles packed like tasks, instances spread.
