@@ -296,6 +296,10 @@ class _Pool:
         """The bins of one class, in order (a copy)."""
         return list(self._classes.get(self._key(rank, node_type, free), ()))
 
+    def holders(self, shape: Shape) -> int:
+        """How many bins of the pool could hold one ``shape`` now."""
+        return sum(len(members) for key, members in self.live_classes(shape.vector) if fits(key[3], shape.sparse))
+
     def discard(self, bin_id: str) -> None:
         rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)
         self._remove(self._key(rank, node_type, free), [bin_id])
@@ -306,6 +310,7 @@ class _Pool:
         counts: dict[int, int],
         allowed: Allowed | None,
         placed: dict[str, dict[int, int]],
+        scarcity: Callable[[Shape], int] | None = None,
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
 
@@ -320,14 +325,10 @@ class _Pool:
         the only home of some work does not fill up with work that could go anywhere.
         """
         shapes_by_order = shapes
-        scarcity = {
-            shape.order: sum(len(self._classes[key]) for key in self._order if fits(key[3], shape.sparse))
-            for shape in shapes
-            if counts.get(shape.order)
-        }
-        shapes = sorted(
-            (shape for shape in shapes if scarcity.get(shape.order)), key=lambda s: (scarcity[s.order], s.order)
-        )
+        if scarcity is None:
+            scarcity = self.holders
+        scarce = {shape.order: scarcity(shape) for shape in shapes if counts.get(shape.order)}
+        shapes = sorted((shape for shape in shapes if shape.order in scarce), key=lambda s: (scarce[s.order], s.order))
         for key in list(self._order):
             if not any(counts.values()):
                 return
@@ -344,7 +345,10 @@ class _Pool:
                     return rule(shape, node_type, rank)
 
             while members:
-                pattern = mixed_fill(free, shapes, counts, allowed_here, _special, len(members))
+                if len(members) > 1:
+                    pattern = mixed_fill(free, shapes, counts, allowed_here, _special, len(members))
+                else:  # one bin: nothing to share evenly, the plain fill is as good and faster
+                    pattern = greedy_fill(free, shapes, counts, allowed_here)
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))

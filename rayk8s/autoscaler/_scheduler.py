@@ -163,6 +163,9 @@ class _Context:
         )
         self._plain_holds: dict[Vector, bool] = {}
         self._loose_shapes: dict[Vector, Shape] = {}
+        self._resources: dict[Vector, Resources] = {}
+        self._scarcity: dict[Vector, int] = {}
+        self._scarcity_in_totals: dict[Vector, int] = {}
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -261,6 +264,28 @@ class _Context:
         special = any(i not in self.common_resources for i, _ in sparse)
         return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
+    def scarcity(self, shape: Shape) -> int:
+        """How scarce a home ``shape`` has: existing nodes that could hold it now, then types.
+
+        Fixed for the decision (the bins planned in it do not count), so every round
+        fills the existing nodes in the same order.
+        """
+        key = self._scarcity.get(shape.vector)
+        if key is None:
+            key = self._scarcity[shape.vector] = self.pool.holders(shape) + (len(self.pool.free) + 1) * self.holders(
+                shape
+            )
+        return key
+
+    def scarcity_in_totals(self, shape: Shape) -> int:
+        """:meth:`scarcity` against the existing nodes' total capacity (``request_resources``)."""
+        key = self._scarcity_in_totals.get(shape.vector)
+        if key is None:
+            key = self._scarcity_in_totals[shape.vector] = self.totals.holders(shape) * (
+                len(self.launchable) + 1
+            ) + self.holders(shape)
+        return key
+
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
         held = self._plain_holds.get(shape.vector)
@@ -289,7 +314,11 @@ class _Context:
         return self.isolate and rank == LAUNCHING and not self.justifies(shape, node_type)
 
     def resources(self, vector: Vector) -> Resources:
-        return self.universe.resources(vector)
+        """``vector`` as :class:`Resources` (memoised: bundles repeat a few shapes many times)."""
+        shown = self._resources.get(vector)
+        if shown is None:
+            shown = self._resources[vector] = self.universe.resources(vector)
+        return shown
 
 
 class _Run:
@@ -305,7 +334,8 @@ class _Run:
         self.bought: list[str] = []
         self.tasks: dict[str, dict[int, int]] = {}
         self.requests: dict[str, dict[int, int]] = {}
-        self.bundles: dict[str, list[BundlePlacement]] = {}
+        #: Bundles per bin, as ``(pg name, instance, bundle index, vector)``.
+        self.bundles: dict[str, list[tuple[str, int, int, Vector]]] = {}
         self.unfulfilled: list[Unfulfilled] = []
         for node_type, count in sorted(Counter(planned).items()):
             self._add_bins(node_type, count)
@@ -378,11 +408,12 @@ class _Run:
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict if gang or context.isolate else None, placed)
+        scarcity = context.scarcity_in_totals if capacity_only else context.scarcity
+        pool.fill(shapes, counts, strict if gang or context.isolate else None, placed, scarcity)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
             if context.isolate or gang:
-                pool.fill(shapes, counts, relaxed, placed)
+                pool.fill(shapes, counts, relaxed, placed, scarcity)
             self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
 
     def _buy_for(
@@ -683,16 +714,20 @@ class _Run:
             capacity = context.capacity[node_type]
             bin_ids = self.pool.members(LAUNCHING, node_type, capacity)[:nodes]
             bin_ids += self._buy(node_type, nodes - len(bin_ids))
-            used: dict[str, list[int]] = {}
+            held: Counter[str] = Counter()
+            slot = 0
             for i in range(best):
-                for position, b in enumerate(indexes):
-                    bin_id = bin_ids[(i * len(indexes) + position) % nodes]
-                    self._record_bundle(bin_id, name, first + i, b, vector, take=False)
-                    total = used.setdefault(bin_id, [0] * len(vector))
-                    for r, amount in enumerate(vector):
-                        total[r] += amount
-            for bin_id, total in used.items():
-                self.pool.take([bin_id], tuple(total))
+                for b in indexes:
+                    bin_id = bin_ids[slot % nodes]
+                    slot += 1
+                    self._record_bundle(bin_id, name, first + i, b, vector)
+                    held[bin_id] += 1
+            # Bins that were alike and took as many bundles stay alike: take from them at once.
+            alike: dict[tuple[Vector, int], list[str]] = {}
+            for bin_id, n in held.items():
+                alike.setdefault((self.pool.free[bin_id], n), []).append(bin_id)
+            for (_, n), members in alike.items():
+                self.pool.take(members, tuple(amount * n for amount in vector))
         return best
 
     def _stripes(
@@ -728,13 +763,9 @@ class _Run:
             steps.append((vector, indexes, choice[2], choice[3]))
         return steps
 
-    def _record_bundle(
-        self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector, *, take: bool = False
-    ) -> None:
-        placement = BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=self.context.resources(vector))
-        self.bundles.setdefault(bin_id, []).append(placement)
-        if take:
-            self.pool.take([bin_id], vector)
+    def _record_bundle(self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector) -> None:
+        """Note that ``bin_id`` holds a bundle (its capacity is taken by the caller)."""
+        self.bundles.setdefault(bin_id, []).append((name, instance, bundle, vector))
 
     def _place_instance(
         self,
@@ -1015,7 +1046,7 @@ class _Run:
                     node_id=node.id,
                     node_type=node.node_type,
                     assigned=self._shape_counts(context.demand_resources, self.tasks.get(node.id)),
-                    bundles=tuple(self.bundles.get(node.id, ())),
+                    bundles=self._bundle_placements(node.id),
                     resource_requests=self._shape_counts(context.request_resources, self.requests.get(node.id)),
                 )
 
@@ -1069,7 +1100,7 @@ class _Run:
                     count=len(bins),
                     reason=reasons[bins[0]],
                     assigned=key[2],  # type: ignore[arg-type]
-                    bundles=tuple(self.bundles.get(bins[0], ())),
+                    bundles=self._bundle_placements(bins[0]),
                     resource_requests=key[3],  # type: ignore[arg-type]
                     cost_per_node=context.cost[node_type],
                 )
@@ -1088,14 +1119,22 @@ class _Run:
         """Whether some work on a planned node is a reason to launch its type."""
         context = self.context
         node_type = self.planned_type[bin_id]
+        if node_type not in context.accelerated_types:
+            return True  # any work justifies a plain node
         vectors = [context.demand_shapes[o].vector for o, n in self.tasks.get(bin_id, {}).items() if n]
         vectors += [context.request_shapes[o].vector for o, n in self.requests.get(bin_id, {}).items() if n]
-        instances: dict[tuple[str, int], Resources] = {}
-        for bundle in self.bundles.get(bin_id, ()):
-            key = (bundle.pg, bundle.instance)
-            instances[key] = instances.get(key, Resources()) + bundle.shape
-        vectors += [context.universe.vector(shape) for shape in instances.values()]
+        instances: dict[tuple[str, int], list[Vector]] = {}
+        for name, instance, _, vector in self.bundles.get(bin_id, ()):
+            instances.setdefault((name, instance), []).append(vector)
+        vectors += [_sum(parts) for parts in instances.values()]
         return any(context.justifies(context.shape(vector), node_type) for vector in vectors)
+
+    def _bundle_placements(self, bin_id: str) -> tuple[BundlePlacement, ...]:
+        shown = self.context.resources
+        return tuple(
+            BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=shown(vector))
+            for name, instance, bundle, vector in self.bundles.get(bin_id, ())
+        )
 
     def _shape_counts(self, shapes: list[Resources], placed: dict[int, int] | None) -> tuple[ShapeCount, ...]:
         if not placed:
