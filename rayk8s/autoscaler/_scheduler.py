@@ -164,8 +164,6 @@ class _Context:
         self._plain_holds: dict[Vector, bool] = {}
         self._loose_shapes: dict[Vector, Shape] = {}
         self._resources: dict[Vector, Resources] = {}
-        self._scarcity: dict[Vector, int] = {}
-        self._scarcity_in_totals: dict[Vector, int] = {}
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -264,28 +262,6 @@ class _Context:
         special = any(i not in self.common_resources for i, _ in sparse)
         return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
-    def scarcity(self, shape: Shape) -> int:
-        """How scarce a home ``shape`` has: existing nodes that could hold it now, then types.
-
-        Fixed for the decision (the bins planned in it do not count), so every round
-        fills the existing nodes in the same order.
-        """
-        key = self._scarcity.get(shape.vector)
-        if key is None:
-            key = self._scarcity[shape.vector] = self.pool.holders(shape) + (len(self.pool.free) + 1) * self.holders(
-                shape
-            )
-        return key
-
-    def scarcity_in_totals(self, shape: Shape) -> int:
-        """:meth:`scarcity` against the existing nodes' total capacity (``request_resources``)."""
-        key = self._scarcity_in_totals.get(shape.vector)
-        if key is None:
-            key = self._scarcity_in_totals[shape.vector] = self.totals.holders(shape) * (
-                len(self.launchable) + 1
-            ) + self.holders(shape)
-        return key
-
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
         held = self._plain_holds.get(shape.vector)
@@ -337,8 +313,28 @@ class _Run:
         #: Bundles per bin, as ``(pg name, instance, bundle index, vector)``.
         self.bundles: dict[str, list[tuple[str, int, int, Vector]]] = {}
         self.unfulfilled: list[Unfulfilled] = []
+        self._scarce: dict[Vector, int] = {}
+        self._scarce_in_totals: dict[Vector, int] = {}
         for node_type, count in sorted(Counter(planned).items()):
             self._add_bins(node_type, count)
+
+    def _scarcity(self, shape: Shape) -> int:
+        """How many bins could hold ``shape``, counted once per round (fills put the scarcest first).
+
+        Counted when first asked, over this round's bins — existing, launching and
+        planned alike — so the last round and the next decision count the same.
+        """
+        key = self._scarce.get(shape.vector)
+        if key is None:
+            key = self._scarce[shape.vector] = self.pool.holders(shape)
+        return key
+
+    def _scarcity_in_totals(self, shape: Shape) -> int:
+        """:meth:`_scarcity` against total capacity (``request_resources``)."""
+        key = self._scarce_in_totals.get(shape.vector)
+        if key is None:
+            key = self._scarce_in_totals[shape.vector] = self.totals.holders(shape)
+        return key
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -346,9 +342,22 @@ class _Run:
         self._min_workers()
         self._resource_requests()
         groups = self.context.request.placement_groups
-        whole = self._pack_wholes([i for i, group in enumerate(groups) if self._packs_whole(group)])
+        # Consecutive groups packed whole go together, in request order with the others.
+        runs: list[list[int]] = []
         for index, group in enumerate(groups):
-            self._placement_group(index, group, whole.get(index))
+            if not self._packs_whole(group):
+                runs.append([index])
+            elif runs and runs[-1][0] >= 0 and self._packs_whole(groups[runs[-1][0]]):
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        for run in runs:
+            if self._packs_whole(groups[run[0]]):
+                placed = self._pack_wholes(run)
+                for index in run:
+                    self._placement_group(index, groups[index], placed[index])
+            else:
+                self._placement_group(run[0], groups[run[0]], None)
         self._tasks()
 
     def _min_workers(self) -> None:
@@ -387,6 +396,7 @@ class _Run:
         *,
         capacity_only: bool,
         gang: bool = False,
+        share_accelerators: bool = False,
     ) -> None:
         """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
 
@@ -401,14 +411,15 @@ class _Run:
         context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
-            if gang and context.tasks_need_accelerators and rank == LAUNCHING and not context.justifies(shape, node_type):
+            guarded = gang and rank == LAUNCHING and (context.tasks_need_accelerators or not share_accelerators)
+            if guarded and not context.justifies(shape, node_type):
                 return False
             return not context.keep_off(shape, node_type, rank)
 
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        scarcity = context.scarcity_in_totals if capacity_only else context.scarcity
+        scarcity = self._scarcity_in_totals if capacity_only else self._scarcity
         pool.fill(shapes, counts, strict if gang or context.isolate else None, placed, scarcity)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
@@ -627,7 +638,7 @@ class _Run:
         sums = {i: _sum(bundles[i]) for i in indexes}
         shapes, counts = context.shapes((sums[i], groups[i].count) for i in indexes)
         took: dict[str, dict[int, int]] = {}
-        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
             slots[shape.vector] = [b for b in sorted(took) for _ in range(took[b].get(shape.order, 0))]
