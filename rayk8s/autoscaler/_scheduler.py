@@ -17,12 +17,16 @@ and nodes planned in this decision are all *bins* — in Ray v2's order:
    nodes, best fit first, then launching ones; scarcest shapes first into each), then
    *buy* nodes for the rest.
 
-Buying weighs three greedy set covers and keeps the cheapest: by value per cost, largest
-shape first, scarcest shape first (see :meth:`_Run._buy_for`). Each replicates one-node
-patterns and each step exhausts a shape or a type's headroom, so the work grows with the
-number of distinct shapes and node types, never with the number of tasks. The whole
-decision runs with two measures of value (dominant resource; all resources) and keeps
-the better result.
+Filling a class of several bins (or a launching bin) mixes the shapes in proportion to
+their counts (:func:`~rayk8s.autoscaler._packing.mixed_fill`), so nodes use their
+resources in the demand's ratio instead of stacking one shape until a resource runs out.
+
+Buying weighs three greedy set covers, each with two measures of value (dominant
+resource; all resources), and keeps the cheapest: by value per cost (proportional
+mix), largest shape first, scarcest shape first (see :meth:`_Run._buy_for`). Each
+replicates one-node patterns and each step exhausts a shape or a type's headroom, so the
+work grows with the number of distinct shapes and node types, never with the number of
+tasks.
 
 Accelerator nodes (GPU, TPU, ...) are launched only for work that needs them (or that no
 plain type can hold); plain work may fill their spare room, and overflows onto them only
@@ -347,7 +351,7 @@ class _Run:
         for index, group in enumerate(groups):
             if not self._packs_whole(group):
                 runs.append([index])
-            elif runs and runs[-1][0] >= 0 and self._packs_whole(groups[runs[-1][0]]):
+            elif runs and self._packs_whole(groups[runs[-1][0]]):
                 runs[-1].append(index)
             else:
                 runs.append([index])
@@ -403,6 +407,8 @@ class _Run:
         ``gang``: the shapes are placement groups, placed before tasks, so in the first pass
         plain ones also stay off launching accelerator nodes (the tasks that need those
         nodes come later and would otherwise push more of them to be launched).
+        ``share_accelerators`` lifts that for whole-packed instances when no pending task
+        needs an accelerator node.
 
         The first buying pass launches accelerator nodes only for work that justifies them;
         the relaxed pass runs only for work no justified node could take (plain types out
@@ -437,7 +443,7 @@ class _Run:
         justified: bool,
         capacity_only: bool,
     ) -> None:
-        """Buy nodes for what is left in ``counts``: the cheaper of two greedy plans.
+        """Buy nodes for what is left in ``counts``: the cheapest of six greedy plans.
 
         Greedy set covers that replicate one-node patterns: one picks the type whose node
         holds the most value per cost; the others first place a *target* shape — the
