@@ -311,8 +311,11 @@ class _Pool:
         allowed: Allowed | None,
         placed: dict[str, dict[int, int]],
         scarcity: Callable[[Shape], int] | None = None,
+        defer: Callable[[int, str, Vector], bool] | None = None,
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
+
+        Classes ``defer(rank, node_type, free)`` selects are left for the caller.
 
         ``allowed`` of ``None`` allows every shape on every bin (the common case, fastest).
 
@@ -332,8 +335,10 @@ class _Pool:
         for key in list(self._order):
             if not any(counts.values()):
                 return
-            members = list(self._classes.get(key, ()))
             rank, _, node_type, free = key
+            if defer is not None and defer(rank, node_type, free):
+                continue
+            members = list(self._classes.get(key, ()))
 
             allowed_here: Callable[[Shape], bool] | None = None
             if allowed is not None:

@@ -425,13 +425,84 @@ class _Run:
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
+        def empty(rank: int, node_type: str, free: Vector) -> bool:
+            return rank == LAUNCHING and free == context.capacity.get(node_type)
+
         scarcity = self._scarcity_in_totals if capacity_only else self._scarcity
-        pool.fill(shapes, counts, strict if gang or context.isolate else None, placed, scarcity)
+        rule = strict if gang or context.isolate else None
+        pool.fill(shapes, counts, rule, placed, scarcity, defer=empty)
+        self._fill_empty(pool, shapes, counts, placed, strict, justified=True)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
             if context.isolate or gang:
-                pool.fill(shapes, counts, relaxed, placed, scarcity)
+                pool.fill(shapes, counts, relaxed, placed, scarcity, defer=empty)
+            self._fill_empty(pool, shapes, counts, placed, relaxed, justified=False)
             self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
+
+    def _fill_empty(
+        self,
+        pool: _Pool,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        placed: dict[str, dict[int, int]],
+        allowed: Allowed,
+        *,
+        justified: bool,
+    ) -> None:
+        """Fill the empty launching nodes the way :meth:`_buy_for` buys nodes.
+
+        Empty launching nodes — pending ones, and the nodes planned in earlier rounds —
+        are filled by the same greedy plans as a purchase, with the empty nodes of each
+        type as its only headroom; the plan that leaves least unplaced (then uses the
+        cheapest nodes) wins. So a round refills the nodes the previous round bought with
+        the work it bought them for, and the next decision, seeing them pending, does the
+        same.
+        """
+        context = self.context
+        empties = {t: pool.members(LAUNCHING, t, context.capacity[t]) for t in sorted(context.capacity)}
+        empties = {t: members for t, members in empties.items() if members}
+        if not empties or not any(counts.values()):
+            return
+
+        def room(node_type: str, extra: Counter[str] | None) -> int:
+            return len(empties[node_type]) - (extra[node_type] if extra else 0)
+
+        plan = self._choose_plan(shapes, counts, allowed, justified=justified, types=sorted(empties), room=room)
+        width = len(context.universe.names)
+        for node_type, copies_of_pattern, pattern in plan.steps:
+            used = [0] * width
+            for order, copies in pattern:
+                for i, amount in shapes[order].sparse:
+                    used[i] += amount * copies
+            chosen = pool.members(LAUNCHING, node_type, context.capacity[node_type])[:copies_of_pattern]
+            pool.take(chosen, tuple(used))
+            for bin_id in chosen:
+                into = placed.setdefault(bin_id, {})
+                for order, copies in pattern:
+                    into[order] = into.get(order, 0) + copies
+        counts.update(plan.left)
+
+    def _choose_plan(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        allowed: Allowed,
+        *,
+        justified: bool,
+        types: list[str] | None = None,
+        room: Callable[[str, Counter[str] | None], int] | None = None,
+    ) -> _Plan:
+        """The cheapest of six greedy plans (see :meth:`_buy_for`)."""
+        by_size = shapes
+        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
+        plans = [
+            self._plan(
+                shapes, counts, allowed, justified=justified, targets=target_order, value=value, types=types, limit=room
+            )
+            for value in (self.context.weight, self.context.additive_weight)
+            for target_order in (None, by_size, by_scarcity)
+        ]
+        return min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
 
     def _buy_for(
         self,
@@ -454,14 +525,7 @@ class _Run:
         """
         if not any(counts.values()):
             return
-        by_size = shapes
-        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
-        plans = [
-            self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=value)
-            for value in (self.context.weight, self.context.additive_weight)
-            for target_order in (None, by_size, by_scarcity)
-        ]
-        plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
+        plan = self._choose_plan(shapes, counts, allowed, justified=justified)
         width = len(self.context.universe.names)
         for node_type, copies_of_pattern, pattern in plan.steps:
             used = [0] * width
@@ -483,6 +547,8 @@ class _Run:
         justified: bool,
         targets: list[Shape] | None,
         value: Callable[[Vector], float],
+        types: list[str] | None = None,
+        limit: Callable[[str, Counter[str] | None], int] | None = None,
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -498,8 +564,8 @@ class _Run:
                     break
             elif not any(left.values()):
                 break
-            for node_type in context.launchable:
-                room = self.headroom(node_type, extra)
+            for node_type in context.launchable if types is None else types:
+                room = self.headroom(node_type, extra) if limit is None else limit(node_type, extra)
                 if room <= 0:
                     continue
                 if target is not None:
