@@ -69,6 +69,7 @@ from rayk8s.autoscaler._packing import (
     greedy_fill,
     mixed_fill,
     replicas,
+    subtract,
 )
 from rayk8s.autoscaler._resources import Resources, format_resources
 from rayk8s.autoscaler._result import (
@@ -740,7 +741,7 @@ class _Run:
         shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
         took: dict[str, dict[int, int]] = {}
         bought_before = len(self.bought)
-        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
         bought_here = self.bought[bought_before:]
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
@@ -767,7 +768,31 @@ class _Run:
         for bin_id in bought_here:  # and so do nodes launched only for them
             if bin_id not in kept:
                 self._unbuy(bin_id)
+        self._move_into_empty([bin_id for bin_id in bought_here if bin_id in kept])
         return complete
+
+    def _move_into_empty(self, bought: list[str]) -> None:
+        """Move what nodes ``bought`` just now hold onto launching nodes of their type left empty.
+
+        Giving back incomplete instances can empty a launching node while a node bought
+        in the same step keeps a bundle; the empty one would be dropped and the new one
+        bought again in every round. The bundles move over and the purchase is undone.
+        """
+        context = self.context
+        for bin_id in sorted(bought):
+            node_type = self.planned_type[bin_id]
+            capacity = context.capacity[node_type]
+            empty = [
+                b
+                for b in self.pool.members(LAUNCHING, node_type, capacity)
+                if b not in self.bought and not self._holds_something(b)
+            ]
+            if not empty or self.tasks.get(bin_id) or self.requests.get(bin_id):
+                continue
+            used = subtract(capacity, self.pool.free[bin_id])
+            self._unbuy(bin_id)
+            self.pool.take([empty[0]], used)
+            self.bundles[empty[0]] = self.bundles.pop(bin_id, [])
 
     def _stripe(self, name: str, bundles: list[Vector], first: int, count: int, *, justified: bool) -> int:
         """Place up to ``count`` instances on new nodes, every instance on distinct nodes.

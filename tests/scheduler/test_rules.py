@@ -387,3 +387,29 @@ def test_the_result_says_where_each_demand_lands() -> None:
     assert (group.node_type, group.count, group.assigned[0].count) == ("cpu", 1, 4)
     assert group.assigned[0].shape == Resources({"CPU": 1})
     assert result.to_dict()["launch"] == {"cpu": 1}
+
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize("pack_first", [True, False])
+def test_a_spread_group_cut_short_by_max_workers_is_replanned_without_launching_more(pack_first: bool) -> None:
+    """A SPREAD group that max_workers cuts short, after or before a PACK group, on plain
+    and accelerator types: deciding again with the chosen nodes pending launches nothing.
+
+    Its rounds used to cycle — each bought one accelerator node while dropping an empty
+    one — so the next decision launched one more (found by Hypothesis)."""
+    types = [
+        NodeType("t0", {"CPU": 2, "custom": 1}, cost=0.5),
+        NodeType("t1", {"CPU": 4, "GPU": 1, "memory": GiB}, cost=0.5),
+    ]
+    groups = [
+        pg("PACK", {"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5}),
+        pg("SPREAD", {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}, {"CPU": 4}, count=3),
+    ]
+    full = [running("n0", "t0"), running("n1", "t0")]
+    kw = {"placement_groups": groups if pack_first else groups[::-1], "max_workers": 8}
+    first = decide(types, nodes=full, **kw)
+    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
+    again = decide(types, nodes=[*full, *launched], **kw)
+    assert again.launch == {}
