@@ -296,9 +296,13 @@ class _Pool:
         """The bins of one class, in order (a copy)."""
         return list(self._classes.get(self._key(rank, node_type, free), ()))
 
-    def holders(self, shape: Shape) -> int:
-        """How many bins of the pool could hold one ``shape`` now."""
-        return sum(len(members) for key, members in self.live_classes(shape.vector) if fits(key[3], shape.sparse))
+    def holders(self, shape: Shape, rank: int | None = None) -> int:
+        """How many bins of the pool (of ``rank``, if given) could hold one ``shape`` now."""
+        return sum(
+            len(members)
+            for key, members in self.live_classes(shape.vector)
+            if (rank is None or key[0] == rank) and fits(key[3], shape.sparse)
+        )
 
     def discard(self, bin_id: str) -> None:
         rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)

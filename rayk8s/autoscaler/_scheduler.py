@@ -169,6 +169,9 @@ class _Context:
         self._plain_holds: dict[Vector, bool] = {}
         self._loose_shapes: dict[Vector, Shape] = {}
         self._resources: dict[Vector, Resources] = {}
+        self._scarcity: dict[Vector, int] = {}
+        self._scarcity_in_totals: dict[Vector, int] = {}
+        self._running_fill: tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None = None
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -267,6 +270,45 @@ class _Context:
         special = any(i not in self.common_resources for i, _ in sparse)
         return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
+    def scarcity(self, shape: Shape) -> int:
+        """How scarce a home ``shape`` has (fills put the scarcest first): running nodes
+        that could hold it, then launchable types that could.
+
+        Launching nodes do not count: pending ones would, in the next decision, stand
+        where this decision's planned ones stand, and the two must count alike. So the
+        order is fixed for the whole decision, and the running nodes are filled the same
+        way in every round.
+        """
+        key = self._scarcity.get(shape.vector)
+        if key is None:
+            running = self.pool.holders(shape, RUNNING)
+            key = self._scarcity[shape.vector] = running * (len(self.launchable) + 1) + self.holders(shape)
+        return key
+
+    def scarcity_in_totals(self, shape: Shape) -> int:
+        """:meth:`scarcity` against the running nodes' total capacity (``request_resources``)."""
+        key = self._scarcity_in_totals.get(shape.vector)
+        if key is None:
+            running = self.totals.holders(shape, RUNNING)
+            key = self._scarcity_in_totals[shape.vector] = running * (len(self.launchable) + 1) + self.holders(shape)
+        return key
+
+    def running_fill(self) -> tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None:
+        """The running nodes filled with tasks: the pool, what is left, what went where.
+
+        Without placement groups nothing before the tasks touches a running node, and
+        the fill order is fixed for the decision, so every round fills them alike: once.
+        """
+        if self.request.placement_groups or not any(self.demand_counts.values()):
+            return None
+        if self._running_fill is None:
+            pool = self.pool.copy()
+            counts = dict(self.demand_counts)
+            placed: dict[str, dict[int, int]] = {}
+            pool.fill(self.demand_shapes, counts, None, placed, self.scarcity, defer=_not_running)
+            self._running_fill = (pool, counts, placed)
+        return self._running_fill
+
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
         held = self._plain_holds.get(shape.vector)
@@ -307,7 +349,8 @@ class _Run:
 
     def __init__(self, context: _Context, planned: list[str]) -> None:
         self.context = context
-        self.pool = context.pool.copy()
+        filled = context.running_fill()
+        self.pool = (context.pool if filled is None else filled[0]).copy()
         self.totals = context.totals.copy()
         self.workers = Counter(context.existing_workers)
         self.planned_type: dict[str, str] = {}
@@ -318,28 +361,8 @@ class _Run:
         #: Bundles per bin, as ``(pg name, instance, bundle index, vector)``.
         self.bundles: dict[str, list[tuple[str, int, int, Vector]]] = {}
         self.unfulfilled: list[Unfulfilled] = []
-        self._scarce: dict[Vector, int] = {}
-        self._scarce_in_totals: dict[Vector, int] = {}
         for node_type, count in sorted(Counter(planned).items()):
             self._add_bins(node_type, count)
-
-    def _scarcity(self, shape: Shape) -> int:
-        """How many bins could hold ``shape``, counted once per round (fills put the scarcest first).
-
-        Counted when first asked, over this round's bins — existing, launching and
-        planned alike — so the last round and the next decision count the same.
-        """
-        key = self._scarce.get(shape.vector)
-        if key is None:
-            key = self._scarce[shape.vector] = self.pool.holders(shape)
-        return key
-
-    def _scarcity_in_totals(self, shape: Shape) -> int:
-        """:meth:`_scarcity` against total capacity (``request_resources``)."""
-        key = self._scarce_in_totals.get(shape.vector)
-        if key is None:
-            key = self._scarce_in_totals[shape.vector] = self.totals.holders(shape)
-        return key
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -387,7 +410,14 @@ class _Run:
         counts = dict(context.demand_counts)
         if not any(counts.values()):
             return
-        self._pack(self.pool, context.demand_shapes, counts, self.tasks, capacity_only=False)
+        filled = context.running_fill()
+        if filled is not None:  # the running nodes took their share already (same in every round)
+            counts = dict(filled[1])
+            for bin_id, took in filled[2].items():
+                self.tasks[bin_id] = dict(took)
+        self._pack(
+            self.pool, context.demand_shapes, counts, self.tasks, capacity_only=False, skip_running=filled is not None
+        )
         for shape in context.demand_shapes:
             if counts[shape.order]:
                 self.unfulfilled.append(self._unfulfilled(DemandKind.DEMAND, shape, counts[shape.order]))
@@ -402,6 +432,7 @@ class _Run:
         capacity_only: bool,
         gang: bool = False,
         share_accelerators: bool = False,
+        skip_running: bool = False,
     ) -> None:
         """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
 
@@ -427,9 +458,11 @@ class _Run:
             return True
 
         def empty(rank: int, node_type: str, free: Vector) -> bool:
-            return rank == LAUNCHING and free == context.capacity.get(node_type)
+            if rank == RUNNING:
+                return skip_running
+            return free == context.capacity.get(node_type)
 
-        scarcity = self._scarcity_in_totals if capacity_only else self._scarcity
+        scarcity = context.scarcity_in_totals if capacity_only else context.scarcity
         rule = strict if gang or context.isolate else None
         pool.fill(shapes, counts, rule, placed, scarcity, defer=empty)
         self._fill_empty(pool, shapes, counts, placed, strict, justified=True)
@@ -1270,6 +1303,10 @@ class _Plan(NamedTuple):
 
 def _special(shape: Shape) -> bool:
     return shape.special
+
+
+def _not_running(rank: int, node_type: str, free: Vector) -> bool:
+    return rank != RUNNING
 
 
 def _is(target: Shape) -> Callable[[Shape], bool]:
