@@ -668,6 +668,10 @@ class _Run:
         placed = 0
         if placed_whole is not None:
             placed = placed_whole
+        elif strategy is PlacementStrategy.PACK:
+            # No node holds a whole instance: its bundles are packed like tasks, each
+            # instance's bundles dealt onto as few of those nodes as they fill.
+            placed = self._spread_as_tasks(name, bundles, 0, group.count, spread=False)
         elif strategy in (PlacementStrategy.SPREAD, PlacementStrategy.STRICT_SPREAD):
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
@@ -760,13 +764,17 @@ class _Run:
             placed[i] = count
         return placed
 
-    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
-        """Place up to ``count`` SPREAD instances: bundles packed like tasks, instances spread.
+    def _spread_as_tasks(
+        self, name: str, bundles: list[Vector], first: int, count: int, *, spread: bool = True
+    ) -> int:
+        """Place up to ``count`` SPREAD (or PACK) instances: bundles packed like tasks.
 
-        Each bundle shape is filled and bought for like a task shape; the slots it gets
-        are dealt round-robin over the nodes that took it, so consecutive bundles of one
-        instance land on different nodes whenever several took that shape. Instances that
-        cannot be completed give their bundles back. Returns how many were placed.
+        Each bundle shape is filled and bought for like a task shape; with ``spread`` the
+        slots it gets are dealt round-robin over the nodes that took it, so consecutive
+        bundles of one instance land on different nodes whenever several took that shape;
+        without, node by node, so an instance's bundles share as few nodes as they fill
+        (PACK). Instances that cannot be completed give their bundles back. Returns how
+        many were placed.
         """
         if count <= 0:
             return 0
@@ -781,6 +789,9 @@ class _Run:
             left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
             holders = [bin_id for bin_id, n in left.items() if n]
             dealt: list[str] = []
+            if not spread:
+                holders = []
+                dealt = [bin_id for bin_id, n in left.items() for _ in range(n)]
             while holders:  # round-robin over the nodes that took this shape
                 for bin_id in holders:
                     dealt.append(bin_id)
