@@ -698,8 +698,11 @@ class _Run:
                     placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
         while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
             still_to_come = group.count - placed
+            share = strategy is PlacementStrategy.STRICT_SPREAD
             if not (
-                self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=False)
+                self._place_instance(
+                    name, placed, bundles, strategy, still_to_come, relaxed=False, share_accelerators=share
+                )
                 or self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=True)
             ):
                 break
@@ -764,9 +767,7 @@ class _Run:
             placed[i] = count
         return placed
 
-    def _spread_as_tasks(
-        self, name: str, bundles: list[Vector], first: int, count: int, *, spread: bool = True
-    ) -> int:
+    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int, *, spread: bool = True) -> int:
         """Place up to ``count`` SPREAD (or PACK) instances: bundles packed like tasks.
 
         Each bundle shape is filled and bought for like a task shape; with ``spread`` the
@@ -930,6 +931,7 @@ class _Run:
         relaxed: bool,
         may_buy: bool = True,
         running_only: bool = False,
+        share_accelerators: bool = False,
     ) -> bool:
         """Place one instance whole, or leave everything as it was and return False.
 
@@ -945,7 +947,8 @@ class _Run:
                 return False
             # Groups are placed before tasks, so a launching accelerator node taken by a
             # plain bundle would push the work that needs it onto yet another node.
-            return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
+            shared = share_accelerators and not context.tasks_need_accelerators
+            return relaxed or rank == RUNNING or shared or context.justifies(context.shape(vector), node_type)
 
         def put(bin_id: str, bundle_index: int) -> None:
             self.pool.take([bin_id], bundles[bundle_index])
