@@ -178,8 +178,8 @@ class _FFD:
 
     def resource_requests(self) -> None:
         wanted: Counter[Resources] = Counter()
-        for item in self.request.resource_requests:
-            wanted[item.shape] += item.count
+        for asked in self.request.resource_requests:
+            wanted[asked.shape] += asked.count
         for shape in sorted(wanted, key=lambda s: (-self.size(_units(s)), _units(s))):
             need = _units(shape)
             left = wanted[shape]

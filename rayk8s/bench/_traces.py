@@ -70,9 +70,7 @@ class Policy:
 
 def apply_policy(trace: Trace, policy: Policy) -> Trace:
     """``trace`` with ``policy``'s settings (per-type idle timeouts are left as they are)."""
-    return attrs.evolve(
-        trace, upscaling_speed=policy.upscaling_speed, idle_timeout_minutes=policy.idle_timeout_minutes
-    )
+    return attrs.evolve(trace, upscaling_speed=policy.upscaling_speed, idle_timeout_minutes=policy.idle_timeout_minutes)
 
 
 #: The policies swept per suite: Ray's defaults and the corners around them.
