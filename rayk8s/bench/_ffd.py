@@ -95,7 +95,10 @@ class _FFD:
         self.workers: Counter[str] = Counter(n.node_type for n in request.nodes if not n.is_head)
         self.cluster_workers = sum(self.workers.values())
         self.opened = 0
-        self.first: dict[Units, int] = {}  # shape -> index of the first bin it may fit (first-fit pointer)
+        # first-fit pointers: shape -> index of the first bin it may still fit, for free capacity
+        # (tasks, bundles) and for total capacity (request_resources); bins only ever shrink
+        self.first: dict[Units, int] = {}
+        self.first_room: dict[Units, int] = {}
         biggest: dict[str, int] = {}
         for node_type in self.types.values():
             for name, amount in node_type.resources.units.items():
@@ -181,29 +184,7 @@ class _FFD:
         for asked in self.request.resource_requests:
             wanted[asked.shape] += asked.count
         for shape in sorted(wanted, key=lambda s: (-self.size(_units(s)), _units(s))):
-            need = _units(shape)
-            left = wanted[shape]
-            for item in self.bins:
-                if not left:
-                    break
-                times = min(_fits(need, item.room), left)
-                if times:
-                    for name, amount in need:
-                        item.room[name] -= amount * times
-                    item.requests[shape] += times
-                    left -= times
-            while left:
-                node_type = self.cheapest(need)
-                if node_type is None:
-                    reason, detail = self.reason(shape)
-                    self.unfulfilled.append(Unfulfilled(DemandKind.RESOURCE_REQUEST, left, reason, detail, shape=shape))
-                    break
-                item = self.open(node_type, LaunchReason.REQUEST_RESOURCES)
-                times = min(_fits(need, item.room), left)
-                for name, amount in need:
-                    item.room[name] -= amount * times
-                item.requests[shape] += times
-                left -= times
+            self.pack(shape, wanted[shape], requests=True)
 
     def placement_groups(self) -> None:
         groups = list(enumerate(self.request.placement_groups))
@@ -328,31 +309,47 @@ class _FFD:
         for demand in self.request.demands:
             wanted[demand.shape] += demand.count
         for shape in sorted(wanted, key=lambda s: (-self.size(_units(s)), _units(s))):
-            need = _units(shape)
-            left = wanted[shape]
-            index = self.first.get(need, 0)
-            while left and index < len(self.bins):
-                item = self.bins[index]
-                times = min(_fits(need, item.free), left)
-                if times:
-                    item.take(need, times)
-                    item.assigned[shape] += times
-                    left -= times
-                if left:
-                    index += 1
-            self.first[need] = index
-            while left:
-                node_type = self.cheapest(need)
-                if node_type is None:
-                    reason, detail = self.reason(shape)
-                    self.unfulfilled.append(Unfulfilled(DemandKind.DEMAND, left, reason, detail, shape=shape))
-                    break
-                item = self.open(node_type, LaunchReason.DEMAND)
-                times = min(_fits(need, item.free), left)
-                item.take(need, times)
-                item.assigned[shape] += times
-                left -= times
-            self.first[need] = len(self.bins) - 1 if self.bins else 0
+            self.pack(shape, wanted[shape], requests=False)
+
+    def pack(self, shape: Resources, count: int, *, requests: bool) -> None:
+        """First fit ``count`` of ``shape`` into the bins, then into new nodes; report the rest.
+
+        Tasks take free capacity; ``request_resources`` bundles (``requests``) take total
+        capacity, used or not, which each bin tracks apart (``room``).
+        """
+        need = _units(shape)
+        kind, why = (
+            (DemandKind.RESOURCE_REQUEST, LaunchReason.REQUEST_RESOURCES)
+            if requests
+            else (DemandKind.DEMAND, LaunchReason.DEMAND)
+        )
+        pointers = self.first_room if requests else self.first
+        left = count
+        index = pointers.get(need, 0)
+        while left and index < len(self.bins):
+            left -= self.put(self.bins[index], shape, need, left, requests=requests)
+            if left:
+                index += 1
+        while left:
+            node_type = self.cheapest(need)
+            if node_type is None:
+                reason, detail = self.reason(shape)
+                self.unfulfilled.append(Unfulfilled(kind, left, reason, detail, shape=shape))
+                break
+            index = len(self.bins)
+            left -= self.put(self.open(node_type, why), shape, need, left, requests=requests)
+        pointers[need] = index
+
+    @staticmethod
+    def put(item: _Bin, shape: Resources, need: Units, most: int, *, requests: bool) -> int:
+        """Give ``item`` as many of ``shape`` as fit, at most ``most``; how many it took."""
+        capacity = item.room if requests else item.free
+        times = min(_fits(need, capacity), most)
+        if times:
+            for name, amount in need:
+                capacity[name] -= amount * times
+            (item.requests if requests else item.assigned)[shape] += times
+        return times
 
     # -- the result -----------------------------------------------------------------------
 
