@@ -1,6 +1,6 @@
 """A lower bound on the cost of new nodes for a scheduling request (LP relaxation).
 
-Benchmark-only: needs scipy (``pip install .[bench]``), solved with HiGHS.
+For ``rayk8s bench`` and the benchmarks: needs scipy (``pip install 'rayk8s[bench]'``), solved with HiGHS.
 
 Formulation
 -----------

@@ -181,8 +181,14 @@ def _summary(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, Any]
         checked = [r for r in ran if "violations" in r["strategies"][name]]
         cheapest = 0
         for r in ran:
-            costs = [e["cost"] for e in r["strategies"].values() if "cost" in e]
-            if r["strategies"][name]["cost"] <= min(costs) + 1e-9:
+            # cheapest among the plans that leave no more unplaced than the best one does
+            entries = [e for e in r["strategies"].values() if "cost" in e]
+            least = min(e["unfulfilled"] for e in entries)
+            mine = r["strategies"][name]
+            if (
+                mine["unfulfilled"] <= least
+                and mine["cost"] <= min(e["cost"] for e in entries if e["unfulfilled"] <= least) + 1e-9
+            ):
                 cheapest += 1
         per[name] = {
             "scenarios": len(ran),
