@@ -112,7 +112,7 @@ def run_scenario(
         entry: dict[str, Any]
         if not strategy.available():
             entry = {"skipped": f"needs {strategy.requires}"}
-        elif strategy.max_units is not None and row["demands"] > strategy.max_units:
+        elif strategy.max_units is not None and scenario.size > strategy.max_units:
             entry = {"skipped": f"too slow above {strategy.max_units:,} demands"}
         else:
             decision = _decide(strategy, request, timing_budget_s)

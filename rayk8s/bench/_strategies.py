@@ -55,8 +55,9 @@ class Decision:
 class Strategy:
     """A named way to decide a :class:`~rayk8s.autoscaler.SchedulingRequest`.
 
-    ``requires``: a module that must be importable (``ray``); ``max_units``: above this
-    many demand units the strategy is skipped as too slow (``None``: never).
+    ``requires``: a module that must be importable (``ray``); ``max_units``: on scenarios
+    of a nominal size above this many demand units the strategy is skipped as too slow
+    (``None``: never).
     """
 
     name: str
