@@ -187,32 +187,57 @@ def render_markdown(document: dict[str, Any], *, command: str | None = None) -> 
 
 
 def plot_cost_vs_bound(document: dict[str, Any], path: str | Path) -> None:
-    """Horizontal grouped bars: cost / bound per scenario and strategy, a line at 1 (optimal)."""
+    """A dot plot: cost / bound per scenario (rows) and strategy (markers), a line at 1 (optimal).
+
+    Plans that leave much of the demand unplaced cost less than the bound; they are drawn at
+    the left edge with an open marker (the table has their numbers).
+    """
     from rayk8s.simulate._plot import pyplot, save_figure
 
     plt = pyplot()
     rows = [r for r in document["scenarios"] if "bound" in r]
     names = list(document["meta"]["strategies"])
-    height = max(4.0, 0.28 * len(rows) * max(1, len(names)) / 2 + 1.5)
-    figure, axis = plt.subplots(figsize=(10, height), dpi=100)
-    width = 0.8 / max(1, len(names))
+    ratios = [
+        r["strategies"].get(n, {}).get("ratio")
+        for r in rows
+        for n in names
+        if r["strategies"].get(n, {}).get("ratio") is not None
+    ]
+    finite = [x for x in ratios if math.isfinite(x)]
+    left = 0.95
+    right = max([1.1, *finite]) + 0.03
+    figure, axis = plt.subplots(figsize=(9, 1.5 + 0.26 * len(rows)), dpi=100)
+    markers = "osD^vP*Xh<>"
     for k, name in enumerate(names):
-        ys, xs = [], []
+        inside_x, inside_y, edge_y = [], [], []
         for i, row in enumerate(rows):
             ratio = row["strategies"].get(name, {}).get("ratio")
-            if ratio is not None and math.isfinite(ratio):
-                ys.append(i + (k - (len(names) - 1) / 2) * width)
-                xs.append(ratio)
-        axis.barh(ys, xs, height=width, label=name)
+            if ratio is None or not math.isfinite(ratio):
+                continue
+            if ratio < left:
+                edge_y.append(i)
+            else:
+                inside_x.append(ratio)
+                inside_y.append(i)
+        drawn = axis.scatter(inside_x, inside_y, marker=markers[k % len(markers)], s=28, label=name, zorder=3)
+        if edge_y:
+            axis.scatter(
+                [left + 0.004] * len(edge_y),
+                edge_y,
+                marker=markers[k % len(markers)],
+                s=28,
+                facecolors="none",
+                edgecolors=drawn.get_facecolor(),
+                zorder=3,
+            )
     axis.axvline(1.0, color="black", linewidth=1)
     axis.set_yticks(range(len(rows)), [r["scenario"] for r in rows], fontsize=7)
-    axis.invert_yaxis()
-    axis.set_xlabel("cost of new nodes / lower bound (1 = optimal)")
-    shown = [r["strategies"][n]["ratio"] for r in rows for n in names if r["strategies"].get(n, {}).get("ratio")]
-    finite = [x for x in shown if math.isfinite(x)]
-    axis.set_xlim(left=min([0.9, *(x - 0.05 for x in finite)]))
+    axis.set_ylim(len(rows) - 0.5, -0.5)
+    axis.set_xlim(left, right)
+    axis.grid(axis="x", alpha=0.3)
+    axis.set_xlabel(f"cost of new nodes / lower bound (1 = optimal; open markers at {left}: below it, less placed)")
     axis.legend(loc="lower right", fontsize=8)
-    axis.set_title("Scheduling cost against the lower bound, per scenario")
+    axis.set_title("Scheduling cost against the lower bound")
     save_figure(figure, path)
 
 
@@ -224,14 +249,17 @@ def plot_policy_timelines(family: str, timelines: dict[str, list[dict[str, Any]]
     count = max(1, len(timelines))
     columns = 3 if count > 4 else min(2, count)
     rows = math.ceil(count / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.2 * rows), dpi=80, squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 0.6 + 3.2 * rows), dpi=80, squeeze=False)
+    legend: tuple[list[Any], list[str]] = ([], [])
     for index, (policy, timeline) in enumerate(timelines.items()):
         axis = axes[index // columns][index % columns]
-        draw_timeline(axis, timeline, legend=index == 0)
+        legend = draw_timeline(axis, timeline, legend=False)
         axis.set_title(f"{family}: {policy}", fontsize=10)
     for index in range(count, rows * columns):
         axes[index // columns][index % columns].set_visible(False)
-    save_figure(figure, path)
+    figure.legend(*legend, loc="upper center", ncol=len(legend[0]) or 1, fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (0.6 + 3.2 * rows)))
+    save_figure(figure, path, layout=False)
 
 
 def _slug(text: str) -> str:

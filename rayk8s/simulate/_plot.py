@@ -22,8 +22,13 @@ def pyplot() -> Any:
     return plt
 
 
-def draw_timeline(nodes_axis: Any, timeline: list[dict[str, Any]], *, legend: bool = True) -> None:
-    """Draw nodes per type (stacked, left axis) and pending demand (line, right axis) on an axis."""
+def draw_timeline(
+    nodes_axis: Any, timeline: list[dict[str, Any]], *, legend: bool = True
+) -> tuple[list[Any], list[str]]:
+    """Draw nodes per type (stacked, left axis) and pending demand (line, right axis) on an axis.
+
+    Returns the legend's handles and labels (for a figure-wide legend when ``legend`` is off).
+    """
     minutes = [entry["t"] / 60 for entry in timeline]
     types = list(timeline[0]["nodes"]) if timeline else []
     if types:
@@ -37,16 +42,19 @@ def draw_timeline(nodes_axis: Any, timeline: list[dict[str, Any]], *, legend: bo
         minutes, [entry["pending_demands"] for entry in timeline], color="black", linewidth=1.2, label="pending demand"
     )
     demand_axis.set_ylabel("pending tasks and placement groups")
+    handles, labels = nodes_axis.get_legend_handles_labels()
+    more_handles, more_labels = demand_axis.get_legend_handles_labels()
     if legend:
-        handles, labels = nodes_axis.get_legend_handles_labels()
-        more_handles, more_labels = demand_axis.get_legend_handles_labels()
         nodes_axis.legend(handles + more_handles, labels + more_labels, loc="upper right")
+    return handles + more_handles, labels + more_labels
 
 
-def save_figure(figure: Any, path: str | Path) -> None:
-    """Write ``figure`` as a PNG and close it; an unwritable path is a RayK8sError."""
+def save_figure(figure: Any, path: str | Path, *, layout: bool = True) -> None:
+    """Write ``figure`` as a PNG (laid out tight unless ``layout`` is off) and close it; an
+    unwritable path is a RayK8sError."""
     plt = pyplot()
-    figure.tight_layout()
+    if layout:
+        figure.tight_layout()
     try:
         figure.savefig(path, format="png")
     except OSError as error:
