@@ -62,6 +62,7 @@ def render_markdown(document: dict[str, Any], *, command: str | None = None) -> 
         out += [f"- `{name}` — {text}" for name, text in meta["strategies"].items()]
         out += [
             "",
+            "*mean* and *worst cost / bound* are over the scenarios the strategy ran (not skipped). "
             "*cheapest on*: scenarios where the strategy is the cheapest of the plans that leave the least unplaced. "
             "*cost / bound*: the cost of the new nodes over a lower bound on the cost of any plan placing "
             "what rayk8s's default placed (LP relaxation with whole node counts); 1.000 is optimal, a "
