@@ -145,7 +145,10 @@ def test_ray_v2_plans_the_obvious() -> None:
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     out = tmp_path_factory.mktemp("bench")
-    result = CliRunner().invoke(main, ["bench", "--suite", "quick", "--out", str(out), "--output", "json"])
+    args = ["bench", "--suite", "quick", "--out", str(out), "--output", "json"]
+    if importlib.util.find_spec("matplotlib") is None:
+        args.append("--no-plots")
+    result = CliRunner().invoke(main, args)
     return result, out
 
 
