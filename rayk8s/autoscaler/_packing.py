@@ -227,9 +227,11 @@ class _Pool:
         other._order = list(self._order)
         return other
 
+    def _size(self, vector: Vector) -> float:
+        return sum(amount * weight for amount, weight in zip(vector, self._weights))
+
     def _key(self, rank: int, node_type: str, free: Vector) -> ClassKey:
-        size = sum(amount * weight for amount, weight in zip(free, self._weights))
-        return (rank, size, node_type, free)
+        return (rank, self._size(free), node_type, free)
 
     def add(self, bin_ids: list[str], node_type: str, rank: int, free: Vector) -> None:
         """Add identical bins."""
@@ -296,13 +298,18 @@ class _Pool:
         """The bins of one class, in order (a copy)."""
         return list(self._classes.get(self._key(rank, node_type, free), ()))
 
-    def holders(self, shape: Shape, rank: int | None = None) -> int:
-        """How many bins of the pool (of ``rank``, if given) could hold one ``shape`` now."""
-        return sum(
-            len(members)
-            for key, members in self.live_classes(shape.vector)
-            if (rank is None or key[0] == rank) and fits(key[3], shape.sparse)
-        )
+    def holders(self, shape: Shape, rank: int | None = None, cap: int | None = None) -> int:
+        """How many bins of the pool (of ``rank``, if given) could hold one ``shape`` now.
+
+        With ``cap``, counting stops once it is reached (the answer is then ``cap``).
+        """
+        count = 0
+        for key, members in self.live_classes(shape.vector):
+            if (rank is None or key[0] == rank) and fits(key[3], shape.sparse):
+                count += len(members)
+                if cap is not None and count >= cap:
+                    return cap
+        return count
 
     def discard(self, bin_id: str) -> None:
         rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)
@@ -336,11 +343,18 @@ class _Pool:
             scarcity = self.holders
         scarce = {shape.order: scarcity(shape) for shape in shapes if counts.get(shape.order)}
         shapes = sorted((shape for shape in shapes if shape.order in scarce), key=lambda s: (scarce[s.order], s.order))
+        # A shape fits a bin only if its normalised size is no larger than the bin's free
+        # size: shapes are screened by size before the exact test (same result, faster).
+        sizes = {shape.order: self._size(shape.vector) * (1 - 1e-9) for shape in shapes}
+        live = [shape for shape in shapes if counts.get(shape.order)]
         for key in list(self._order):
-            if not any(counts.values()):
+            if not live:
                 return
-            rank, _, node_type, free = key
+            rank, size, node_type, free = key
             if defer is not None and defer(rank, node_type, free):
+                continue
+            candidates = [shape for shape in live if sizes[shape.order] <= size]
+            if not candidates:
                 continue
             members = list(self._classes.get(key, ()))
 
@@ -355,9 +369,9 @@ class _Pool:
 
             while members:
                 if len(members) > 1:
-                    pattern = mixed_fill(free, shapes, counts, allowed_here, _special, len(members))
+                    pattern = mixed_fill(free, candidates, counts, allowed_here, _special, len(members))
                 else:  # one bin: nothing to share evenly, the plain fill is as good and faster
-                    pattern = greedy_fill(free, shapes, counts, allowed_here)
+                    pattern = greedy_fill(free, candidates, counts, allowed_here)
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))
@@ -372,5 +386,8 @@ class _Pool:
                     into = placed.setdefault(bin_id, {})
                     for order, copies in pattern:
                         into[order] = into.get(order, 0) + copies
-                if not any(counts.values()):
-                    return
+                if any(not counts[order] for order, _ in pattern):
+                    live = [shape for shape in live if counts[shape.order]]
+                    candidates = [shape for shape in candidates if counts[shape.order]]
+                    if not live:
+                        return

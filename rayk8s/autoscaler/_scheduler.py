@@ -90,6 +90,9 @@ _MAX_ROUNDS = 12
 #: Rounds in which accelerator nodes left holding only plain work are re-planned; after
 #: them, a node the rules could not avoid (plain types truly out of room) stays.
 _REPAIR_ROUNDS = 3
+#: Running nodes that can hold a shape beyond this many make it plentiful: no scarcer
+#: than another shape as plentiful (counting stops there).
+_PLENTY = 256
 #: Up to this many STRICT_SPREAD instances are placed one by one rather than striped.
 _ONE_BY_ONE = 16
 # Planned bins sort after every real node id, so existing nodes of a class are filled first.
@@ -170,7 +173,6 @@ class _Context:
         self._loose_shapes: dict[Vector, Shape] = {}
         self._resources: dict[Vector, Resources] = {}
         self._scarcity: dict[Vector, int] = {}
-        self._scarcity_in_totals: dict[Vector, int] = {}
         self._running_fill: tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None = None
 
         # Existing nodes.
@@ -272,7 +274,8 @@ class _Context:
 
     def scarcity(self, shape: Shape) -> int:
         """How scarce a home ``shape`` has (fills put the scarcest first): running nodes
-        that could hold it, then launchable types that could.
+        whose total capacity could hold it (up to ``_PLENTY``), then launchable types that
+        could.
 
         Launching nodes do not count: pending ones would, in the next decision, stand
         where this decision's planned ones stand, and the two must count alike. So the
@@ -281,16 +284,8 @@ class _Context:
         """
         key = self._scarcity.get(shape.vector)
         if key is None:
-            running = self.pool.holders(shape, RUNNING)
+            running = self.totals.holders(shape, RUNNING, _PLENTY)
             key = self._scarcity[shape.vector] = running * (len(self.launchable) + 1) + self.holders(shape)
-        return key
-
-    def scarcity_in_totals(self, shape: Shape) -> int:
-        """:meth:`scarcity` against the running nodes' total capacity (``request_resources``)."""
-        key = self._scarcity_in_totals.get(shape.vector)
-        if key is None:
-            running = self.totals.holders(shape, RUNNING)
-            key = self._scarcity_in_totals[shape.vector] = running * (len(self.launchable) + 1) + self.holders(shape)
         return key
 
     def running_fill(self) -> tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None:
@@ -462,7 +457,7 @@ class _Run:
                 return skip_running
             return free == context.capacity.get(node_type)
 
-        scarcity = context.scarcity_in_totals if capacity_only else context.scarcity
+        scarcity = context.scarcity
         rule = strict if gang or context.isolate else None
         pool.fill(shapes, counts, rule, placed, scarcity, defer=empty)
         self._fill_empty(pool, shapes, counts, placed, strict, justified=True)
