@@ -364,24 +364,55 @@ class _Run:
     def execute(self) -> None:
         self._min_workers()
         self._resource_requests()
-        groups = self.context.request.placement_groups
-        # Consecutive groups packed whole go together, in request order with the others.
+        context = self.context
+        groups = context.request.placement_groups
+        # Consecutive groups packed whole go together, and so do consecutive SPREAD groups'
+        # bundles packed like tasks; runs are placed in request order.
+        kinds = [
+            "whole" if self._packs_whole(group) else "spread" if group.strategy is PlacementStrategy.SPREAD else ""
+            for group in groups
+        ]
         runs: list[list[int]] = []
-        for index, group in enumerate(groups):
-            if not self._packs_whole(group):
-                runs.append([index])
-            elif runs and self._packs_whole(groups[runs[-1][0]]):
+        for index, kind in enumerate(kinds):
+            if kind and runs and kinds[runs[-1][0]] == kind:
                 runs[-1].append(index)
             else:
                 runs.append([index])
         for run in runs:
-            if self._packs_whole(groups[run[0]]):
+            kind = kinds[run[0]]
+            if kind == "whole":
                 placed = self._pack_wholes(run)
                 for index in run:
                     self._placement_group(index, groups[index], placed[index])
+            elif kind == "spread":
+                bundles = {i: [context.universe.vector(b) for b in groups[i].bundles] for i in run}
+                first = {i: self._on_existing(i, bundles[i], relaxed=False) for i in run}
+                more = self._spread_as_tasks(
+                    [(context.pg_names[i], bundles[i], first[i], groups[i].count - first[i]) for i in run]
+                )
+                for i, n in zip(run, more):
+                    self._placement_group(i, groups[i], None, spread_placed=first[i] + n)
             else:
                 self._placement_group(run[0], groups[run[0]], None)
         self._tasks()
+
+    def _on_existing(self, index: int, bundles: list[Vector], *, relaxed: bool, placed: int = 0) -> int:
+        """Place instances of a SPREAD or STRICT_SPREAD group one by one on distinct nodes
+        that exist (STRICT_SPREAD: running ones), buying nothing; returns the new total."""
+        group = self.context.request.placement_groups[index]
+        name = self.context.pg_names[index]
+        while placed < group.count and self._place_instance(
+            name,
+            placed,
+            bundles,
+            PlacementStrategy.STRICT_SPREAD,
+            group.count - placed,
+            relaxed=relaxed,
+            may_buy=False,
+            running_only=group.strategy is PlacementStrategy.STRICT_SPREAD,
+        ):
+            placed += 1
+        return placed
 
     def _min_workers(self) -> None:
         for name in sorted(self.context.request.node_types):
@@ -643,7 +674,9 @@ class _Run:
 
     # -- placement groups ----------------------------------------------------------------
 
-    def _placement_group(self, index: int, group: PlacementGroup, placed_whole: int | None) -> None:
+    def _placement_group(
+        self, index: int, group: PlacementGroup, placed_whole: int | None, *, spread_placed: int | None = None
+    ) -> None:
         """Place the instances of one group: aggregated where possible, one by one otherwise.
 
         STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
@@ -666,31 +699,25 @@ class _Run:
         elif strategy is PlacementStrategy.PACK:
             # No node holds a whole instance: its bundles are packed like tasks, each
             # instance's bundles dealt onto as few of those nodes as they fill.
-            placed = self._spread_as_tasks(name, bundles, 0, group.count, spread=False)
+            [placed] = self._spread_as_tasks([(name, bundles, 0, group.count)], spread=False)
         elif strategy in (PlacementStrategy.SPREAD, PlacementStrategy.STRICT_SPREAD):
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
             # STRICT_SPREAD takes only running nodes one by one: launching ones are striped
             # (:meth:`_stripe` reuses fresh ones), so the next decision rebuilds the same stripes.
             for relaxed in (False, True):
-                while placed < group.count and self._place_instance(
-                    name,
-                    placed,
-                    bundles,
-                    PlacementStrategy.STRICT_SPREAD,
-                    group.count - placed,
-                    relaxed=relaxed,
-                    may_buy=False,
-                    running_only=strategy is PlacementStrategy.STRICT_SPREAD,
-                ):
-                    placed += 1
+                if spread_placed is not None and not relaxed:
+                    placed = spread_placed  # placed with its run (see execute)
+                    continue
+                placed = self._on_existing(index, bundles, relaxed=relaxed, placed=placed)
                 if strategy is PlacementStrategy.STRICT_SPREAD:
                     # A few instances are placed exactly, one by one, below (mixing existing
                     # and new nodes); many are striped.
                     if group.count - placed > _ONE_BY_ONE:
                         placed += self._stripe(name, bundles, placed, group.count - placed, justified=not relaxed)
                 elif not relaxed:
-                    placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
+                    [more] = self._spread_as_tasks([(name, bundles, placed, group.count - placed)])
+                    placed += more
         while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
             still_to_come = group.count - placed
             share = strategy is PlacementStrategy.STRICT_SPREAD
@@ -762,20 +789,25 @@ class _Run:
             placed[i] = count
         return placed
 
-    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int, *, spread: bool = True) -> int:
-        """Place up to ``count`` SPREAD (or PACK) instances: bundles packed like tasks.
+    def _spread_as_tasks(self, items: list[tuple[str, list[Vector], int, int]], *, spread: bool = True) -> list[int]:
+        """Place SPREAD (or PACK) instances with their bundles packed like tasks.
 
-        Each bundle shape is filled and bought for like a task shape; with ``spread`` the
-        slots it gets are dealt round-robin over the nodes that took it, so consecutive
-        bundles of one instance land on different nodes whenever several took that shape;
-        without, node by node, so an instance's bundles share as few nodes as they fill
-        (PACK). Instances that cannot be completed give their bundles back. Returns how
-        many were placed.
+        ``items`` are ``(group name, bundle vectors, first instance, instances)`` of one
+        or more groups, packed together so their bundles share nodes. Each bundle shape
+        is filled and bought for like a task shape; with ``spread`` the slots it gets are
+        dealt round-robin over the nodes that took it, so consecutive bundles of one
+        instance land on different nodes whenever several took that shape; without,
+        node by node, so an instance's bundles share as few nodes as they fill (PACK).
+        Groups take their slots in order; instances that cannot be completed give their
+        bundles back. Returns how many instances of each item were placed.
         """
-        if count <= 0:
-            return 0
-        multiplicity = Counter(bundles)
-        shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
+        wanted: Counter[Vector] = Counter()
+        for _, bundles, _, count in items:
+            for vector in bundles:
+                wanted[vector] += max(0, count)
+        if not wanted:
+            return [0 for _ in items]
+        shapes, counts = self.context.shapes(wanted.items())
         took: dict[str, dict[int, int]] = {}
         bought_before = len(self.bought)
         self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
@@ -794,12 +826,16 @@ class _Run:
                     left[bin_id] -= 1
                 holders = [bin_id for bin_id in holders if left[bin_id]]
             slots[shape.vector] = dealt
-        complete = min(len(slots[vector]) // n for vector, n in multiplicity.items())
         used: Counter[Vector] = Counter()
-        for i in range(complete):
-            for b, vector in enumerate(bundles):
-                self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
-                used[vector] += 1
+        placed: list[int] = []
+        for name, bundles, first, count in items:
+            multiplicity = Counter(bundles)
+            complete = max(0, min(count, *((len(slots[v]) - used[v]) // n for v, n in multiplicity.items())))
+            for i in range(complete):
+                for b, vector in enumerate(bundles):
+                    self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
+                    used[vector] += 1
+            placed.append(complete)
         kept = set()
         for vector, dealt in slots.items():  # what incomplete instances took goes back
             kept.update(dealt[: used[vector]])
@@ -809,7 +845,7 @@ class _Run:
             if bin_id not in kept:
                 self._unbuy(bin_id)
         self._move_into_empty([bin_id for bin_id in bought_here if bin_id in kept])
-        return complete
+        return placed
 
     def _move_into_empty(self, bought: list[str]) -> None:
         """Move what nodes ``bought`` just now hold onto launching nodes of their type left empty.
