@@ -409,7 +409,7 @@ class _Run:
             group.count - placed,
             relaxed=relaxed,
             may_buy=False,
-            running_only=group.strategy is PlacementStrategy.STRICT_SPREAD,
+            running_only=True,
         ):
             placed += 1
         return placed
@@ -776,7 +776,7 @@ class _Run:
         self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
-            slots[shape.vector] = [b for b in sorted(took) for _ in range(took[b].get(shape.order, 0))]
+            slots[shape.vector] = [b for b in self._by_value(took) for _ in range(took[b].get(shape.order, 0))]
         placed: dict[int, int] = {}
         for i in indexes:
             free = slots[sums[i]]
@@ -814,7 +814,7 @@ class _Run:
         bought_here = self.bought[bought_before:]
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
-            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
+            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in self._by_value(took)}
             holders = [bin_id for bin_id, n in left.items() if n]
             dealt: list[str] = []
             if not spread:
@@ -846,6 +846,13 @@ class _Run:
                 self._unbuy(bin_id)
         self._move_into_empty([bin_id for bin_id in bought_here if bin_id in kept])
         return placed
+
+    def _by_value(self, bin_ids: Iterable[str]) -> list[str]:
+        """Bins in an order set by their values (rank, type, free room), ids breaking ties
+        only between bins alike in value: a node planned now and the same node pending in
+        the next decision must come in the same place."""
+        pool = self.pool
+        return sorted(bin_ids, key=lambda b: (pool.rank[b], pool.node_type[b], pool.free[b], b))
 
     def _move_into_empty(self, bought: list[str]) -> None:
         """Move what nodes ``bought`` just now hold onto launching nodes of their type left empty.

@@ -413,3 +413,25 @@ def test_a_spread_group_cut_short_by_max_workers_is_replanned_without_launching_
     launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
     again = decide(types, nodes=[*full, *launched], **kw)
     assert again.launch == {}
+
+
+def test_a_pack_group_no_node_holds_whole_is_replanned_without_launching_more() -> None:
+    """PACK instances that no node holds whole, cut short by a type's max_workers: the
+    bundles given back must not depend on node ids, or the next decision, seeing the
+    planned nodes as pending under other ids, keeps other ones and launches more."""
+    types = [
+        NodeType("t0", {"CPU": 2, "custom": 1}, cost=0.5),
+        NodeType("t1", {"CPU": 2, "memory": GiB}, min_workers=1, cost=0.5),
+        NodeType("t2", {"CPU": 2}, cost=0.5),
+        NodeType("t3", {"CPU": 2, "custom": 1, "memory": GiB}, max_workers=2, cost=0.5),
+    ]
+    groups = [
+        pg("PACK", {"CPU": 0.5, "custom": 1, "memory": GiB}, {"CPU": 2}, count=3),
+        pg("PACK", {"CPU": 0.5}),
+        pg("PACK", {"CPU": 0.5, "custom": 1}, {"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}),
+    ]
+    full = [running("n0", "t3")]
+    first = decide(types, nodes=full, placement_groups=groups)
+    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
+    again = decide(types, nodes=[*full, *launched], placement_groups=groups)
+    assert again.launch == {}
