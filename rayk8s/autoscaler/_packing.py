@@ -188,7 +188,8 @@ def mixed_fill(
     return tuple((shape.order, base[shape.order]) for shape in ordered)
 
 
-def _special(shape: Shape) -> bool:
+def is_special(shape: Shape) -> bool:
+    """Whether ``shape`` asks for a resource not every launchable type offers."""
     return shape.special
 
 
@@ -369,7 +370,7 @@ class _Pool:
 
             while members:
                 if len(members) > 1:
-                    pattern = mixed_fill(free, candidates, counts, allowed_here, _special, len(members))
+                    pattern = mixed_fill(free, candidates, counts, allowed_here, is_special, len(members))
                 else:  # one bin: nothing to share evenly, the plain fill is as good and faster
                     pattern = greedy_fill(free, candidates, counts, allowed_here)
                 if not pattern:

@@ -67,6 +67,7 @@ from rayk8s.autoscaler._packing import (
     _Universe,
     fits,
     greedy_fill,
+    is_special,
     mixed_fill,
     replicas,
     subtract,
@@ -639,7 +640,7 @@ class _Run:
                 elif justified and node_type in context.accelerated_types:
                     first = _justifying(context, node_type)
                 else:
-                    first = _special  # work that needs a special resource before work any node holds
+                    first = is_special  # work that needs a special resource before work any node holds
 
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
@@ -1351,10 +1352,6 @@ class _Plan(NamedTuple):
     unplaced_value: float
     cost: float
     nodes: int
-
-
-def _special(shape: Shape) -> bool:
-    return shape.special
 
 
 def _not_running(rank: int, node_type: str, free: Vector) -> bool:
