@@ -979,7 +979,9 @@ class _Run:
         """
         taken: list[tuple[str, int, Vector]] = []
         bought: list[str] = []
+        launched: list[str] = []  # nodes bought or empty ones taken for this instance
         context = self.context
+        skip_empty = may_buy  # empty launching nodes come through buy() (see there)
 
         def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
             if running_only and rank != RUNNING:
@@ -996,16 +998,30 @@ class _Run:
         def may_launch(vector: Vector, node_type: str) -> bool:
             return relaxed or context.justifies(context.shape(vector), node_type)
 
+        def empty_of(node_type: str) -> str | None:
+            members = self.pool.members(LAUNCHING, node_type, context.capacity[node_type])
+            return members[0] if members else None
+
         def buy(vector: Vector, reason: Vector | None = None) -> str | None:
-            """A new node that holds ``vector``, of a type the work ``reason`` (default: it) justifies."""
+            """A node for ``vector``, of a type the work ``reason`` (default: it) justifies:
+            an empty launching one of the type a purchase would choose, else a new one.
+
+            Empty launching nodes are taken only here, never by first fit, so a round
+            that finds the nodes the previous round bought takes them where it bought them.
+            """
             why = vector if reason is None else reason
             if not may_buy:
                 return None
-            node_type = self._cheapest_holder(vector, lambda t: may_launch(why, t), still_to_come)
+            node_type = self._cheapest_holder(
+                vector, lambda t: may_launch(why, t), still_to_come, spare=lambda t: empty_of(t) is not None
+            )
             if node_type is None:
                 return None
-            [bin_id] = self._buy(node_type)
-            bought.append(bin_id)
+            bin_id = empty_of(node_type)
+            if bin_id is None:
+                [bin_id] = self._buy(node_type)
+                bought.append(bin_id)
+            launched.append(bin_id)
             return bin_id
 
         # Bundles that need special resources first (they have the fewest places to go), then largest.
@@ -1015,7 +1031,7 @@ class _Run:
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
             whole = _sum(bundles)
-            target = self._first_fit(whole, allowed_on, set(), bought)
+            target = self._first_fit(whole, allowed_on, set(), launched, skip_empty=skip_empty)
             if target is None and strategy is PlacementStrategy.STRICT_PACK:
                 target = buy(whole)
                 ok = target is not None
@@ -1026,7 +1042,7 @@ class _Run:
                 # PACK that no single existing node holds: first fit, bundles that fit
                 # nowhere go to a new node sized for all the bundles still unplaced.
                 for position, b in enumerate(order):
-                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), launched, skip_empty=skip_empty)
                     if bin_id is None:
                         rest = _sum(bundles[r] for r in order[position:])
                         bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
@@ -1037,11 +1053,11 @@ class _Run:
         else:
             used: set[str] = set()
             for b in order:
-                bin_id = self._first_fit(bundles[b], allowed_on, used, bought)
+                bin_id = self._first_fit(bundles[b], allowed_on, used, launched, skip_empty=skip_empty)
                 if bin_id is None:
                     bin_id = buy(bundles[b])
                 if bin_id is None and strategy is PlacementStrategy.SPREAD:
-                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), launched, skip_empty=skip_empty)
                 if bin_id is None:
                     ok = False
                     break
@@ -1058,17 +1074,25 @@ class _Run:
         return True
 
     def _first_fit(
-        self, vector: Vector, allowed: _BundleAllowed, exclude: set[str], launched_for_it: list[str]
+        self,
+        vector: Vector,
+        allowed: _BundleAllowed,
+        exclude: set[str],
+        launched_for_it: list[str],
+        *,
+        skip_empty: bool = False,
     ) -> str | None:
         """The first bin in canonical order that holds ``vector``, skipping ``exclude``.
 
         ``allowed(vector, node_type, rank)`` rules on whole classes; bins in
         ``launched_for_it`` (new nodes bought for this very instance) are always allowed.
+        ``skip_empty`` skips empty launching bins.
         """
         need = _Universe.sparse(vector)
+        capacity = self.context.capacity
         for key, members in self.pool.live_classes(vector):
             rank, _, node_type, free = key
-            if not fits(free, need):
+            if not fits(free, need) or (skip_empty and rank == LAUNCHING and free == capacity.get(node_type)):
                 continue
             candidates = members if allowed(vector, node_type, rank) else [b for b in launched_for_it if b in members]
             for bin_id in candidates:
@@ -1115,8 +1139,15 @@ class _Run:
             room = min(room, request.max_workers - total)
         return int(room) if room != math.inf else 1 << 62
 
-    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool], copies: int = 1) -> str | None:
-        """The launchable type with headroom that holds ``vector`` at the least cost per copy.
+    def _cheapest_holder(
+        self,
+        vector: Vector,
+        allowed: Callable[[str], bool],
+        copies: int = 1,
+        spare: Callable[[str], bool] | None = None,
+    ) -> str | None:
+        """The launchable type with headroom (or, per ``spare``, an empty launching node)
+        that holds ``vector`` at the least cost per copy.
 
         A node holding more copies than will come is not credited for them; ties go to
         the cheaper node, then the smaller, then the name.
@@ -1124,9 +1155,11 @@ class _Run:
         context = self.context
         need = _Universe.sparse(vector)
         best: tuple[float, float, float, str] | None = None
-        for t in context.launchable:
+        launchable = set(context.launchable)
+        for t in context.launchable if spare is None else sorted(context.capacity):
             held = fits(context.capacity[t], need)
-            if not held or self.headroom(t) <= 0 or not allowed(t):
+            has_spare = spare is not None and spare(t)
+            if not held or not allowed(t) or ((t not in launchable or self.headroom(t) <= 0) and not has_spare):
                 continue
             key = (context.cost[t] / min(held, copies), context.cost[t], self._size(context.capacity[t]), t)
             if best is None or key < best:
