@@ -11,15 +11,19 @@ and nodes planned in this decision are all *bins* — in Ray v2's order:
 3. **placement groups**, each instance whole or not at all: STRICT_PACK (and PACK when a
    type holds a whole instance) packed like tasks of the instance's summed shape;
    STRICT_SPREAD on distinct nodes, many instances striped round-robin over new nodes;
-   SPREAD over distinct nodes where they exist, no node launched only to spread (see
-   :meth:`_Run._placement_group`).
+   SPREAD over distinct running nodes where they fit, the rest packed like tasks and
+   dealt round-robin, no node launched only to spread (see
+   :meth:`_Run._placement_group`). Consecutive groups packed whole, and consecutive
+   SPREAD groups, are packed together so they share nodes.
 4. **tasks and actors**, aggregated by shape: fill the bins in canonical order (running
    nodes, best fit first, then launching ones; scarcest shapes first into each), then
    *buy* nodes for the rest.
 
-Filling a class of several bins (or a launching bin) mixes the shapes in proportion to
-their counts (:func:`~rayk8s.autoscaler._packing.mixed_fill`), so nodes use their
-resources in the demand's ratio instead of stacking one shape until a resource runs out.
+Filling a class of several bins mixes the shapes in proportion to their counts
+(:func:`~rayk8s.autoscaler._packing.mixed_fill`), so nodes use their resources in the
+demand's ratio instead of stacking one shape until a resource runs out. Empty launching
+bins are filled by the buying plans, with their number as headroom (see
+:meth:`_Run._fill_empty`), so a round refills what the previous one bought as it bought it.
 
 Buying weighs three greedy set covers, each with two measures of value (dominant
 resource; all resources), and keeps the cheapest: by value per cost (proportional
@@ -40,9 +44,10 @@ nodes. To guarantee that the next decision, with the same demand, launches nothi
 the pipeline is re-run with the planned nodes in place as launching bins (canonical fill
 only depends on values, not on ids), until a run buys nothing (usually two or three
 rounds, at most twelve; a decision that does not converge reports its best round, and
-for it the guarantee is not promised); the reported placement is that of the last run. Planned nodes that end up holding
-nothing, and are not needed for ``min_workers``, are dropped and the round is run again
-without them (they would hold ``max_workers`` headroom that other demand may need).
+for it the guarantee is not promised); the reported placement is that of the last run.
+Planned nodes that end up holding nothing, and are not needed for ``min_workers``, are
+dropped and the round is run again without them (they would hold ``max_workers``
+headroom that other demand may need).
 
 Cost: O((S + C) · (S + T) · R) per round for S distinct shapes, C classes of identical
 bins, T node types and R resources, plus O(B · C) for B placement-group bundles.
