@@ -61,9 +61,16 @@ def operator_command(
     autoscaler when it is deleted (its pods go by their ownerReferences). Logs go to
     stdout; every line about a cluster starts with `<cluster>:`. Stops on SIGTERM.
     """
+    from rayk8s.errors import RayK8sError
     from rayk8s.operator._cluster import OperatorSettings
     from rayk8s.operator._logging import configure_logging
-    from rayk8s.operator._operator import run
+
+    try:
+        from rayk8s.operator._operator import run
+    except ImportError as error:
+        if error.name != "kopf":
+            raise
+        raise RayK8sError("the operator needs kopf: pip install 'rayk8s[operator]'") from None
 
     configure_logging(logging.INFO)
     settings = OperatorSettings(

@@ -38,7 +38,7 @@ from rayk8s.launcher._schema import spec_path, spec_to_config
 from rayk8s.operator._crd import GROUP, KIND, VERSION
 from rayk8s.providers.kubernetes import KubernetesNodeProvider
 from rayk8s.providers.kubernetes._services import HEAD_PORTS
-from rayk8s.simulate._declared import DeclaredLoadSource, parse_work
+from rayk8s.simulate import DeclaredLoadSource, parse_work
 
 __all__ = [
     "LOAD_SOURCES",
