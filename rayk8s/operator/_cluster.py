@@ -331,7 +331,6 @@ class ClusterRuntime:
         if created is not None:
             events.append(Event("Normal", "HeadCreated", f"created the head pod {created}"))
         result = self.autoscaler.update()
-        self.log.info("autoscaler_update", **result.log_fields())
         return result, created, events + events_of(result)
 
     def close(self) -> None:
@@ -347,13 +346,24 @@ class ClusterRuntime:
         self._conditions[kind] = condition
         return condition
 
-    def status(self, result: UpdateResult | None, generation: int | None = None) -> dict[str, Any]:
-        """The RayCluster's ``status`` after ``result`` (see docs/operator.md)."""
+    def status(
+        self, result: UpdateResult | None, generation: int | None = None, *, invalid: str | None = None
+    ) -> dict[str, Any]:
+        """The RayCluster's ``status`` after ``result`` (see docs/operator.md).
+
+        ``invalid``: why the current spec was refused (the cluster runs its last valid
+        config): phase ``Error`` and condition ``ConfigValid`` False.
+        """
         head = self.head()
         head_running = head is not None and head.status is ProviderNodeStatus.RUNNING
         head_error = self._head_error
         conditions = [
-            self._condition("ConfigValid", True, "Valid", "the spec is a valid cluster config"),
+            self._condition(
+                "ConfigValid",
+                invalid is None,
+                "InvalidSpec" if invalid else "Valid",
+                invalid or "the spec is a valid cluster config",
+            ),
             self._condition(
                 "HeadReady",
                 head_running,
@@ -391,6 +401,8 @@ class ClusterRuntime:
                     "terminated": {t.node_id: t.reason.value for t in result.terminations},
                     "unfulfilled": sum(u.count for u in result.status.unfulfilled),
                 }
+        if invalid is not None:
+            phase, message = "Error", f"{invalid} (the cluster runs its last valid spec)"
         status.update(phase=phase, message=message, conditions=conditions)
         return status
 
@@ -399,25 +411,28 @@ class ClusterRuntime:
         return result.status.render_monitor()
 
 
-def invalid_status(error: ConfigError, generation: int | None) -> dict[str, Any]:
-    """The status of a RayCluster whose spec is not a valid cluster config."""
-    message = str(error)
+def _error_status(reason: str, message: str, generation: int | None) -> dict[str, Any]:
+    condition = {"type": "ConfigValid", "status": "False", "reason": reason, "message": message}
+    if reason != "InvalidSpec":
+        condition = {"type": "Autoscaling", "status": "False", "reason": reason, "message": message}
     status: dict[str, Any] = {
         "phase": "Error",
         "message": message,
-        "conditions": [
-            {
-                "type": "ConfigValid",
-                "status": "False",
-                "reason": "InvalidSpec",
-                "message": message,
-                "lastTransitionTime": _now_iso(),
-            }
-        ],
+        "conditions": [{**condition, "lastTransitionTime": _now_iso()}],
     }
     if generation is not None:
         status["observedGeneration"] = generation
     return status
 
 
-__all__ += ["invalid_status", "owner_reference", "pod_templates"]
+def invalid_status(error: ConfigError, generation: int | None) -> dict[str, Any]:
+    """The status of a RayCluster whose spec is not a valid cluster config."""
+    return _error_status("InvalidSpec", str(error), generation)
+
+
+def failed_status(message: str, generation: int | None) -> dict[str, Any]:
+    """The status of a RayCluster whose autoscaler cannot be started (retried each interval)."""
+    return _error_status("StartFailed", message, generation)
+
+
+__all__ += ["failed_status", "invalid_status", "owner_reference", "pod_templates"]

@@ -39,9 +39,15 @@ from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from rayk8s.errors import ConfigError
+from rayk8s.errors import ConfigError, RayK8sError
 from rayk8s.operator import _metrics
-from rayk8s.operator._cluster import WORK_ANNOTATION, ClusterRuntime, OperatorSettings, invalid_status
+from rayk8s.operator._cluster import (
+    WORK_ANNOTATION,
+    ClusterRuntime,
+    OperatorSettings,
+    failed_status,
+    invalid_status,
+)
 from rayk8s.operator._crd import GROUP, PLURAL, VERSION
 from rayk8s.providers.kubernetes._api import map_api_error
 
@@ -195,6 +201,8 @@ async def _run_cluster(
     writer.last = {k: v for k, v in dict(status).items() if k != "kopf"} or None
     runtime: ClusterRuntime | None = None
     rejected: dict[str, Any] | None = None  # the last spec found invalid
+    invalid: str | None = None  # why, while the current spec is that one
+    failure: str | None = None  # the last error building the cluster's runtime (retried)
 
     def work() -> object:
         return (meta.get("annotations") or {}).get(WORK_ANNOTATION)
@@ -220,17 +228,25 @@ async def _run_cluster(
                     log.info("cluster_started", namespace=namespace, node_types=sorted(runtime.config.node_types))
                 elif runtime is not None and current not in (runtime.spec, rejected) and runtime.reload(current):
                     kopf.event(body, type="Normal", reason="ConfigReloaded", message="applied the changed spec")
+                failure = None
             except ConfigError as error:
                 if current != rejected:
-                    rejected = current
-                    log.error("invalid_spec", error=str(error))
-                    kopf.event(body, type="Warning", reason="InvalidSpec", message=str(error))
-                    await asyncio.to_thread(writer.write, invalid_status(error, generation))
+                    rejected, invalid = current, str(error)
+                    log.error("invalid_spec", error=invalid)
+                    kopf.event(body, type="Warning", reason="InvalidSpec", message=invalid)
+                    if runtime is None:
+                        await asyncio.to_thread(writer.write, invalid_status(error, generation))
+            except RayK8sError as error:  # cannot start the cluster's runtime yet (Ray missing, ...): retried
+                if str(error) != failure:
+                    failure = str(error)
+                    log.error("cluster_start_failed", error=failure)
+                    kopf.event(body, type="Warning", reason="StartFailed", message=failure)
+                    await asyncio.to_thread(writer.write, failed_status(failure, generation))
             if runtime is not None:
                 interval = runtime.update_interval_s
                 if current == runtime.spec:
-                    rejected = None
-                await _update_once(runtime, body, writer, generation if rejected is None else None)
+                    rejected = invalid = None
+                await _update_once(runtime, body, writer, generation if invalid is None else None, invalid)
             await stopped.wait(interval)
     finally:
         if runtime is not None:
@@ -240,16 +256,21 @@ async def _run_cluster(
             log.info("cluster_stopped")
 
 
-async def _update_once(runtime: ClusterRuntime, body: kopf.Body, writer: _StatusWriter, generation: int | None) -> None:
+async def _update_once(
+    runtime: ClusterRuntime, body: kopf.Body, writer: _StatusWriter, generation: int | None, invalid: str | None
+) -> None:
     started = time.monotonic()
     result, _, events = await asyncio.to_thread(runtime.update)
-    new_status = await asyncio.to_thread(runtime.status, result, generation)
+    new_status = await asyncio.to_thread(runtime.status, result, generation, invalid=invalid)
     await asyncio.to_thread(writer.write, new_status)
-    _metrics.UPDATE_SECONDS.labels(runtime.name).observe(time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    _metrics.UPDATE_SECONDS.labels(runtime.name).observe(elapsed)
     _metrics.UPDATES.labels(runtime.name).inc()
     if result is None or result.errors:
         _metrics.UPDATE_ERRORS.labels(runtime.name).inc()
     if result is not None:
+        # The one canonical line per update; elapsed_ms covers head check, update and status write.
+        log.info("autoscaler_update", elapsed_ms=round(elapsed * 1000, 1), **result.log_fields())
         for node_type in runtime.autoscaler_config.node_types:
             _metrics.NODES.labels(runtime.name, node_type).set(result.status.node_counts.get(node_type, 0))
         monitor_log.info(result.status.render_monitor(), extra={"cluster": runtime.name})

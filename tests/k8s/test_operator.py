@@ -195,6 +195,14 @@ def test_an_invalid_raycluster_is_refused_or_reported_with_its_field_path(
     clusters.patch("example-cluster", {"spec": {"podTypes": example("example_cluster.yaml")["spec"]["podTypes"]}})
     wait_for("head + 2 workers once corrected", lambda: clusters.running("example-cluster") == (1, 2))
     wait_for("phase Running", lambda: clusters.phase("example-cluster") == "Running", 30)
+    pods = sorted(p.metadata.name for p in clusters.pods("example-cluster"))
+    clusters.patch("example-cluster", {"spec": {"headPodType": "no-such-type"}})
+    wait_for("phase Error again", lambda: clusters.phase("example-cluster") == "Error", 30)
+    body = clusters.get("example-cluster")
+    assert body is not None
+    assert body["status"]["message"].startswith("spec.headPodType: unknown node type")
+    assert "last valid spec" in body["status"]["message"]
+    assert sorted(p.metadata.name for p in clusters.pods("example-cluster")) == pods  # still running, untouched
 
 
 def test_a_killed_operator_restarted_mid_scale_up_makes_no_duplicate_or_orphan(
