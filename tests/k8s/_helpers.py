@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
-from kubernetes.client import ApiClient
+import yaml
+from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
 
 from rayk8s.providers._tags import (
     NODE_KIND_WORKER,
@@ -84,3 +86,17 @@ def make_provider(
 
 def pod_names(pods: Mapping[str, Any] | Any) -> set[str]:
     return {pod.metadata.name for pod in pods.items}
+
+
+def apply_rbac(api_client: ApiClient, namespace: str, path: Path) -> None:
+    """Create the ServiceAccount, Role and RoleBinding documents of ``path`` in ``namespace`` (others are skipped)."""
+    core = CoreV1Api(api_client)
+    rbac = RbacAuthorizationV1Api(api_client)
+    for document in yaml.safe_load_all(path.read_text()):
+        kind = (document or {}).get("kind")
+        if kind == "ServiceAccount":
+            core.create_namespaced_service_account(namespace, document)
+        elif kind == "Role":
+            rbac.create_namespaced_role(namespace, document)
+        elif kind == "RoleBinding":
+            rbac.create_namespaced_role_binding(namespace, document)

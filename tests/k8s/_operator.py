@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes.client import ApiClient, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api
+from kubernetes.client import ApiClient, ApiextensionsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from rayk8s.operator import GROUP, PLURAL, VERSION
 from rayk8s.testing import ControlPlane
-from tests.k8s._helpers import wait_for
+from tests.k8s._helpers import apply_rbac, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "examples" / "kubernetes" / "operator_configs"
@@ -51,16 +51,7 @@ def install_crd(api_client: ApiClient) -> None:
 
 def install_rbac(api_client: ApiClient, namespace: str) -> None:
     """The ServiceAccount, Role and RoleBinding of operator.yaml (the pod is left out)."""
-    core = CoreV1Api(api_client)
-    rbac = RbacAuthorizationV1Api(api_client)
-    for doc in load("operator.yaml"):
-        kind = doc["kind"]
-        if kind == "ServiceAccount":
-            core.create_namespaced_service_account(namespace, doc)
-        elif kind == "Role":
-            rbac.create_namespaced_role(namespace, doc)
-        elif kind == "RoleBinding":
-            rbac.create_namespaced_role_binding(namespace, doc)
+    apply_rbac(api_client, namespace, CONFIGS / "operator.yaml")
 
 
 def free_port() -> int:
