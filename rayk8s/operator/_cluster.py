@@ -21,7 +21,7 @@ import structlog
 from kubernetes.client import ApiClient
 
 from rayk8s.autoscaler import Autoscaler, LoadSource, ResourceDemand, UpdateResult
-from rayk8s.autoscaler._ports import ProviderNodeStatus
+from rayk8s.autoscaler._ports import ProviderNode, ProviderNodeStatus, ProviderPort
 from rayk8s.autoscaler._tags import (
     NODE_KIND_HEAD,
     STATUS_UNINITIALIZED,
@@ -32,7 +32,7 @@ from rayk8s.autoscaler._tags import (
     TAG_NODE_STATUS,
     TAG_USER_NODE_TYPE,
 )
-from rayk8s.errors import ConfigError, LaunchError, RayK8sError
+from rayk8s.errors import ConfigError, RayK8sError
 from rayk8s.launcher._config import ClusterConfig
 from rayk8s.launcher._schema import spec_path, spec_to_config
 from rayk8s.operator._crd import GROUP, KIND, VERSION
@@ -225,12 +225,12 @@ class ClusterRuntime:
         self.spec = copy.deepcopy(dict(spec))
         self.autoscaler_config = self.config.to_autoscaler_config(pod_templates(self.config, namespace))
         self.provider = KubernetesNodeProvider(self.config.provider, name, api_client=api_client)
-        self.load_source = self._load_source()
-        self.autoscaler = Autoscaler(
-            self.autoscaler_config, provider=self._acting_provider(), load_source=self.load_source, clock=clock
-        )
+        self._report: Callable[[UpdateResult], object] | None = None  # tells Ray what the autoscaler did
+        self.load_source, acting = self._load_source()
+        self.autoscaler = Autoscaler(self.autoscaler_config, provider=acting, load_source=self.load_source, clock=clock)
         self._conditions: dict[str, dict[str, str]] = {}
         self._head_error: str | None = None
+        self._services_done = False
 
     def _config(self, spec: Mapping[str, Any]) -> ClusterConfig:
         extra: dict[str, Any] = {"owner_reference": owner_reference(self.name, self.uid)}
@@ -238,25 +238,21 @@ class ClusterRuntime:
             extra["delete_grace_period_s"] = self.settings.delete_grace_period_s
         return cluster_config(self.name, self.namespace, spec, provider=extra)
 
-    def _load_source(self) -> LoadSource:
+    def _load_source(self) -> tuple[LoadSource, ProviderPort]:
+        """The load source, and the provider the autoscaler acts through (draining via Ray for ``ray``)."""
         if self.settings.load_source == "simulated":
-            return DeclaredLoadSource(
+            declared = DeclaredLoadSource(
                 provider=self.provider,
                 config=lambda: self.autoscaler_config,
                 work=self.declared_work,
                 clock=self.clock,
             )
-        from rayk8s.ray import RayLoadSource
+            return declared, self.provider
+        from rayk8s.ray import DrainingProvider, RayLoadSource
 
-        return RayLoadSource(f"{_head_service_host(self.name, self.namespace)}:{HEAD_PORTS['gcs']}", clock=self.clock)
-
-    def _acting_provider(self) -> Any:
-        if self.settings.load_source == "ray":
-            from rayk8s.ray import DrainingProvider, RayLoadSource
-
-            assert isinstance(self.load_source, RayLoadSource)
-            return DrainingProvider(self.provider, self.load_source)
-        return self.provider
+        ray = RayLoadSource(f"{_head_service_host(self.name, self.namespace)}:{HEAD_PORTS['gcs']}", clock=self.clock)
+        self._report = ray.report
+        return ray, DrainingProvider(self.provider, ray)
 
     def declared_work(self) -> Sequence[ResourceDemand]:
         """The work the RayCluster's ``rayk8s.io/simulated-work`` annotation declares."""
@@ -285,22 +281,33 @@ class ClusterRuntime:
         self.log.info("config_reloaded", node_types=sorted(self.autoscaler_config.node_types))
         return True
 
-    def head(self) -> Any:
+    def head(self) -> ProviderNode | None:
         """The head node the provider lists (not terminating), or ``None``."""
         snapshot = self.provider.nodes({TAG_CLUSTER_NAME: self.name, TAG_NODE_KIND: NODE_KIND_HEAD})
-        live = [n for n in snapshot.nodes if n.status not in (ProviderNodeStatus.TERMINATING,)]
+        live = [n for n in snapshot.nodes if n.status is not ProviderNodeStatus.TERMINATING]
         return live[0] if live else None
 
-    def ensure_head(self) -> str | None:
-        """Create the head Service(s) and, if the cluster has no head, the head pod.
+    def ensure_head(self) -> list[Event]:
+        """Create the head Service(s) once, and the head pod whenever the cluster has none.
 
         Restart-safe: the head's launch request is named after the RayCluster's uid, so a
-        create repeated by a restarted operator finds the pod the first one made. Returns
-        the name of a head pod created now, else ``None``. Raises :class:`LaunchError`.
+        create repeated by a restarted operator finds the pod the first one made; nothing
+        is created while the pod list is partial. A Failed head pod is deleted, and
+        replaced at the next update. Returns the Events to post; raises
+        :class:`~rayk8s.errors.RayK8sError` (a launch or API failure).
         """
-        self.provider.ensure_services()
-        if self.head() is not None:
-            return None
+        if not self._services_done:
+            self.provider.ensure_services()
+            self._services_done = True
+        snapshot = self.provider.nodes({TAG_CLUSTER_NAME: self.name, TAG_NODE_KIND: NODE_KIND_HEAD})
+        live = [n for n in snapshot.nodes if n.status is not ProviderNodeStatus.TERMINATING]
+        if any(n.status is ProviderNodeStatus.FAILED for n in live):
+            failed = [n.id for n in live if n.status is ProviderNodeStatus.FAILED]
+            self.provider.terminate_nodes(failed)
+            self.log.warning("head_failed", pods=failed)
+            return [Event("Warning", "HeadFailed", f"deleted the failed head pod {', '.join(failed)}")]
+        if live or snapshot.partial:
+            return []
         head_type = self.config.head_node_type
         tags = {
             TAG_CLUSTER_NAME: self.name,
@@ -311,27 +318,26 @@ class ClusterRuntime:
             TAG_LAUNCH_REQUEST: f"head-{self.uid}",
         }
         names = self.provider.create_node(self.autoscaler_config.node_types[head_type].node_config, tags, 1)
-        self.log.info("head_created", pod=names[0] if names else None)
-        return names[0] if names else None
+        self.log.info("head_created", pod=names[0])
+        return [Event("Normal", "HeadCreated", f"created the head pod {names[0]}")]
 
-    def update(self) -> tuple[UpdateResult | None, str | None, list[Event]]:
+    def update(self) -> tuple[UpdateResult | None, list[Event]]:
         """Make sure the head exists, then one autoscaler update.
 
-        Returns the update's result (``None`` if the head could not be made), the head pod
-        created now (if any), and the Events to post.
+        Returns the update's result (``None`` if the head could not be made) and the
+        Events to post.
         """
-        events: list[Event] = []
         try:
-            created = self.ensure_head()
-        except (LaunchError, RayK8sError) as error:
+            events = self.ensure_head()
+        except RayK8sError as error:
             self.log.error("head_launch_failed", error=str(error))
             self._head_error = str(error)
-            return None, None, [Event("Warning", "HeadLaunchFailed", str(error))]
+            return None, [Event("Warning", "HeadLaunchFailed", str(error))]
         self._head_error = None
-        if created is not None:
-            events.append(Event("Normal", "HeadCreated", f"created the head pod {created}"))
         result = self.autoscaler.update()
-        return result, created, events + events_of(result)
+        if self._report is not None:
+            self._report(result)
+        return result, events + events_of(result)
 
     def close(self) -> None:
         self.provider.close()
@@ -377,10 +383,10 @@ class ClusterRuntime:
             conditions.append(self._condition("Autoscaling", False, "HeadLaunchFailed", message))
         else:
             errors = [str(e) for e in result.errors]
-            if errors:
+            if not head_running:
+                phase, message = "Pending", "; ".join(["waiting for the head pod to run", *errors])[:1000]
+            elif errors:
                 phase, message = "AutoscalingExceptionRecovery", "; ".join(errors)[:1000]
-            elif not head_running:
-                phase, message = "Pending", "waiting for the head pod to run"
             else:
                 phase, message = "Running", ""
             conditions.append(
@@ -405,10 +411,6 @@ class ClusterRuntime:
             phase, message = "Error", f"{invalid} (the cluster runs its last valid spec)"
         status.update(phase=phase, message=message, conditions=conditions)
         return status
-
-    def monitor_block(self, result: UpdateResult) -> str:
-        """The monitor block of ``result`` (the operator prefixes each line with ``<cluster>:``)."""
-        return result.status.render_monitor()
 
 
 def _error_status(reason: str, message: str, generation: int | None) -> dict[str, Any]:

@@ -260,7 +260,7 @@ async def _update_once(
     runtime: ClusterRuntime, body: kopf.Body, writer: _StatusWriter, generation: int | None, invalid: str | None
 ) -> None:
     started = time.monotonic()
-    result, _, events = await asyncio.to_thread(runtime.update)
+    result, events = await asyncio.to_thread(runtime.update)
     new_status = await asyncio.to_thread(runtime.status, result, generation, invalid=invalid)
     await asyncio.to_thread(writer.write, new_status)
     elapsed = time.monotonic() - started
