@@ -41,46 +41,16 @@ from rayk8s.autoscaler._validate import (
     suggest,
 )
 from rayk8s.errors import ConfigError
+from rayk8s.launcher._schema import AUTOSCALER_FIELDS, CLUSTER_FIELDS, NODE_TYPE_FIELDS, field_names
 
 __all__ = ["AutoscalerSettings", "ClusterConfig", "KubernetesFields", "NodeCommands", "NodeTypeSpec"]
 
 #: Ray cluster-launcher fields about setting nodes up; accepted, used by providers that need them.
-SETUP_FIELDS = (
-    "auth",
-    "docker",
-    "file_mounts",
-    "cluster_synced_files",
-    "file_mounts_sync_continuously",
-    "rsync_exclude",
-    "rsync_filter",
-    "initialization_commands",
-    "setup_commands",
-    "head_setup_commands",
-    "worker_setup_commands",
-    "head_start_ray_commands",
-    "worker_start_ray_commands",
-    "no_restart",
-)
-_TOP_FIELDS = (
-    "cluster_name",
-    "max_workers",
-    "upscaling_speed",
-    "idle_timeout_minutes",
-    "provider",
-    "head_node_type",
-    "available_node_types",
-    "autoscaler",
-    *SETUP_FIELDS,
-)
-_NODE_TYPE_FIELDS = ("node_config", "resources", "min_workers", "max_workers", "cost", "idle_timeout_minutes")
-_AUTOSCALER_FIELDS = (
-    "update_interval_s",
-    "stuck_timeout_s",
-    "heartbeat_timeout_s",
-    "launch_backoff_initial_s",
-    "launch_backoff_max_s",
-    "terminate_retry_s",
-)
+SETUP_FIELDS = field_names(CLUSTER_FIELDS, setup=True)
+_TOP_FIELDS = field_names(CLUSTER_FIELDS)
+_NODE_TYPE_FIELDS = field_names(NODE_TYPE_FIELDS)
+_NODE_TYPE_SETUP_FIELDS = field_names(NODE_TYPE_FIELDS, setup=True)
+_AUTOSCALER_FIELDS = field_names(AUTOSCALER_FIELDS)
 
 
 @attrs.frozen
@@ -296,6 +266,8 @@ class NodeTypeSpec:
     max_workers: int | None = None
     cost: float = 1.0
     idle_timeout_minutes: float | None = None
+    #: Ray set-up fields of this type (``worker_setup_commands``), by name.
+    setup: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -399,6 +371,7 @@ class ClusterConfig:
                 entry["cost"] = spec.cost
             if spec.idle_timeout_minutes is not None:
                 entry["idle_timeout_minutes"] = spec.idle_timeout_minutes
+            entry.update(spec.setup)
             types[spec.name] = entry
         out: dict[str, Any] = {"cluster_name": self.cluster_name}
         if self.max_workers is not None:
@@ -484,4 +457,5 @@ def _node_type(name: str, value: object, path: str) -> NodeTypeSpec:
         max_workers=max_workers,
         cost=expect_number(spec.get("cost", 1.0), field_path(path, "cost")),
         idle_timeout_minutes=None if idle is None else expect_number(idle, field_path(path, "idle_timeout_minutes")),
+        setup={key: spec[key] for key in _NODE_TYPE_SETUP_FIELDS if key in spec},
     )
