@@ -3,6 +3,7 @@ reading the cluster config and picking the launcher for its ``provider.type``.""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import click
@@ -13,6 +14,12 @@ if TYPE_CHECKING:
     from rayk8s.launcher import ClusterConfig, KubernetesCluster, LocalCluster
 
 __all__ = ["cluster_for", "kubernetes_cluster", "local_cluster", "read_config"]
+
+
+def _quiet_http_retries() -> None:
+    """Keep urllib3's per-retry warnings off the terminal unless asked (-v): errors say it once."""
+    if logging.getLogger().level >= logging.WARNING:
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def _echo(text: str) -> None:
@@ -42,6 +49,7 @@ def kubernetes_cluster(config_path: str, command: str) -> KubernetesCluster:
             "provider.type",
             f"`rayk8s {command}` needs provider.type kubernetes, got {config.provider.get('type')!r}",
         )
+    _quiet_http_retries()
     return KubernetesCluster(config, echo=_echo)
 
 
@@ -51,5 +59,6 @@ def cluster_for(config_path: str) -> LocalCluster | KubernetesCluster:
 
     config = read_config(config_path)
     if config.provider.get("type") == "kubernetes":
+        _quiet_http_retries()
         return KubernetesCluster(config, echo=_echo)
     return LocalCluster(config, echo=_echo)

@@ -214,7 +214,13 @@ class KubernetesFields:
 
     @classmethod
     def from_provider(cls, provider: Mapping[str, Any]) -> KubernetesFields:
-        """Check the launcher's fields of a ``provider`` mapping; errors name ``provider.<field>``."""
+        """Check the launcher's fields of a ``provider`` mapping; errors name ``provider.<field>``.
+
+        The provider's own fields are checked too (:class:`KubernetesProviderConfig`), so
+        a typo is refused before anything is created.
+        """
+        from rayk8s.providers.kubernetes import KubernetesProviderConfig
+
         namespace = expect_str(provider.get("namespace"), "provider.namespace")
         use_internal = expect_bool(provider.get("use_internal_ips", True), "provider.use_internal_ips")
         if not use_internal:
@@ -241,6 +247,7 @@ class KubernetesFields:
         services = provider.get("services") or []
         for index, service in enumerate(expect_list(services, "provider.services", "a list of Service manifests")):
             expect_mapping(service, f"provider.services[{index}]", "a Service manifest")
+        KubernetesProviderConfig.from_dict(provider)
         return cls(
             namespace=namespace,
             use_internal_ips=use_internal,

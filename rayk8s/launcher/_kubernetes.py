@@ -49,10 +49,11 @@ from rayk8s.providers._tags import (
     TAG_NODE_STATUS,
     TAG_USER_NODE_TYPE,
 )
-from rayk8s.providers.kubernetes import HEAD_PORTS, KubernetesNodeProvider
+from rayk8s.providers.kubernetes import HEAD_PORTS, KubernetesNodeProvider, KubernetesProviderConfig
+from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller
 from rayk8s.providers.kubernetes._exec import pod_exec
 from rayk8s.providers.kubernetes._pods import waiting_problem
-from rayk8s.providers.kubernetes._provider import _json
+from rayk8s.providers.kubernetes._provider import _client_from_config, _json
 
 __all__ = [
     "BOOTSTRAP_PATH",
@@ -206,6 +207,7 @@ class KubernetesCluster:
     api_client: ApiClient | None = None
     head_timeout_s: float = 300.0
     provider: KubernetesNodeProvider = attrs.field(init=False)
+    _owns_client: bool = attrs.field(init=False, default=False)
     fields: KubernetesFields = attrs.field(init=False)
     node_configs: dict[str, dict[str, Any]] = attrs.field(init=False)
     autoscaler_config: AutoscalerConfig = attrs.field(init=False)
@@ -214,12 +216,23 @@ class KubernetesCluster:
         self.fields = _fields(self.config)
         self.node_configs = kubernetes_node_configs(self.config)
         self.autoscaler_config = self.config.to_autoscaler_config(self.node_configs)
-        self.provider = KubernetesNodeProvider(
-            self.config.provider, self.config.cluster_name, api_client=self.api_client
-        )
+        provider_config = KubernetesProviderConfig.from_dict(self.config.provider)
+        owns_client = self.api_client is None
+        client = self.api_client if self.api_client is not None else _client_from_config(provider_config)
+        try:
+            caller = ApiCaller(ApiCallCounter(self.name), provider_config.retry)
+            self.check_access(CoreV1Api(client), caller)
+        except BaseException:
+            if owns_client:
+                _close(client)
+            raise
+        self.provider = KubernetesNodeProvider(self.config.provider, self.name, api_client=client)
+        self._owns_client = owns_client
 
     def close(self) -> None:
         self.provider.close()
+        if self._owns_client:
+            _close(self.provider.api_client)
 
     def __enter__(self) -> KubernetesCluster:
         return self
@@ -244,15 +257,15 @@ class KubernetesCluster:
 
     # -- checks ------------------------------------------------------------------------
 
-    def check_access(self) -> None:
-        """One clear error for an unreachable API server or a missing namespace.
+    def check_access(self, core: CoreV1Api, caller: ApiCaller) -> None:
+        """One clear error for an unreachable API server or a missing namespace (on construction).
 
         Reads the namespace: 404 means it does not exist; 403 (no permission to read
         namespaces) is fine, later calls say what is forbidden.
         """
-        host = self.provider.api_client.configuration.host
+        host = core.api_client.configuration.host
         try:
-            self._call("get", "namespaces", self.core.read_namespace, self.namespace, _preload_content=False)
+            caller.call("get", "namespaces", core.read_namespace, self.namespace, _preload_content=False)
         except APINotFoundError:
             raise RayK8sError(
                 f"namespace {self.namespace!r} does not exist (provider.namespace); create it with"
@@ -367,7 +380,6 @@ class KubernetesCluster:
 
     def up(self, *, restart: bool = True, confirm: Callable[[str], bool] | None = None) -> ProviderNode:
         """Create or update the cluster; returns the running head. See the module docstring."""
-        self.check_access()
         mounts = _read_mounts(self.config)
         self.apply_rbac()
         names = self.provider.ensure_services()
@@ -609,7 +621,6 @@ exit 3
         Only objects labelled ``ray-cluster-name=<cluster>`` are deleted. Returns what
         was removed, as ``"<kind> <name>"``; idempotent (nothing left: an empty list).
         """
-        self.check_access()
         removed: list[str] = []
         if self.stop_monitor():
             removed.append("autoscaler process on the head")
@@ -658,7 +669,6 @@ exit 3
 
     def status(self) -> str:
         """The pods, the Services and the autoscaler's last status summary."""
-        self.check_access()
         nodes = self.nodes()
         head = next((n for n in nodes if n.tags.get(TAG_NODE_KIND) == NODE_KIND_HEAD), None)
         lines = [f"Cluster {self.name!r} (provider kubernetes, namespace {self.namespace})"]
@@ -683,6 +693,10 @@ exit 3
                 else:
                     lines.append("Autoscaler status: none yet (see `rayk8s monitor`)")
         return "\n".join(lines)
+
+
+def _close(client: Any) -> None:
+    client.close()
 
 
 def _same(current: Any, wanted: Any) -> bool:
