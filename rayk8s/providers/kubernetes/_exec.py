@@ -33,7 +33,6 @@ Sink = Callable[[bytes], None]
 
 _STDIN, _STDOUT, _STDERR, _ERROR, _RESIZE = 0, 1, 2, 3, 4
 _HANDSHAKE = re.compile(r"Handshake status (\d{3})")
-_BODY = re.compile(r"b'(\{.*\})'", re.DOTALL)
 #: Go's os/exec message for a process that exited non-zero; runtimes that do not report
 #: the ``ExitCode`` cause (KWOK's local exec) carry the code only in the message.
 _EXIT_STATUS = re.compile(r"exit status (\d+)\s*$")
@@ -78,12 +77,13 @@ def _handshake_error(call: str, error: ApiException) -> APIError:
     if not match:
         return map_api_error(call, error)
     status = int(match.group(1))
-    message = text
-    body = _BODY.search(text)
-    if body:
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(body.group(1).encode().decode("unicode_escape"))
-            message = str(parsed.get("message") or message)
+    # websocket-client's text: "Handshake status 403 Forbidden -+-+- {headers} -+-+- body".
+    body = text.split(" -+-+- ")[-1].strip()
+    if body.startswith(("b'", 'b"')):
+        body = body[2:-1].encode().decode("unicode_escape")
+    message = f"Handshake status {status}"
+    with contextlib.suppress(ValueError, AttributeError):
+        message = str(json.loads(body).get("message") or message)
     return map_api_error(call, ApiException(status=status, reason=message))
 
 
@@ -158,6 +158,8 @@ def pod_exec(
             feeder.join(timeout=1.0)
         with contextlib.suppress(Exception):
             client.close()
+        with contextlib.suppress(Exception):  # a close handshake the server no longer answers
+            client.sock.shutdown()
     code, message = exit_code_of(status)
     if message:
         err(f"{call} in pod {namespace}/{pod}: {message}\n".encode())
