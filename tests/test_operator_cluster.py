@@ -61,23 +61,30 @@ def test_an_invalid_spec_names_its_field_path_in_the_spec(change: Any, path: str
     assert error.value.path == path
 
 
-def test_pod_templates_start_ray_with_the_spec_commands_and_name_the_head() -> None:
-    """A container without command runs its role's commands; every container knows the head and its own name."""
+def test_pod_templates_start_ray_in_a_hook_and_name_the_head_and_the_pod() -> None:
+    """Head and workers run their role's start commands in a postStart hook; each knows the head and its own name."""
     config = cluster_config("example-cluster", "ray", spec())
-    templates = pod_templates(config, "ray")
+    templates = pod_templates(config)
     head = templates["head-node"]["spec"]["containers"][0]
     worker = templates["worker-node"]["spec"]["containers"][0]
-    assert head["command"] == ["/bin/bash", "-lc", "--"]
-    assert "ray start --head --port=6379 --no-monitor" in head["args"][0]
-    assert "ray start --address=$RAY_HEAD_IP:6379" in worker["args"][0]
+    head_hook = head["lifecycle"]["postStart"]["exec"]["command"][-1]
+    worker_hook = worker["lifecycle"]["postStart"]["exec"]["command"][-1]
+    assert "ray start --head --port=6379 --no-monitor" in head_hook
+    assert "ray start --address=$RAY_HEAD_IP:6379" in worker_hook
+    assert head["args"] == ["trap : TERM INT; sleep infinity & wait;"]  # the container's own command stays
     env = {e["name"]: e for e in worker["env"]}
-    assert env["RAY_HEAD_IP"]["value"] == "example-cluster-ray-head.ray.svc"
+    assert env["RAY_HEAD_IP"]["value"] == "example-cluster-ray-head"
     assert env["RAY_CLOUD_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    # A container with its own command is left alone.
-    custom = spec()
-    custom["podTypes"][1]["podConfig"]["spec"]["containers"][0]["command"] = ["my-entrypoint"]
-    mine = pod_templates(cluster_config("c", "ray", custom), "ray")["worker-node"]["spec"]["containers"][0]
-    assert mine["command"] == ["my-entrypoint"] and "args" not in mine
+    assert "serviceAccountName" not in templates["head-node"]["spec"]  # the operator runs the autoscaler
+
+
+def test_a_pod_type_with_its_own_post_start_hook_is_an_error_at_its_spec_path() -> None:
+    """The operator owns the postStart hook; one in the podConfig is refused, naming where it is."""
+    bad = spec()
+    bad["podTypes"][1]["podConfig"]["spec"]["containers"][0]["lifecycle"] = {"postStart": {"exec": {"command": ["x"]}}}
+    with pytest.raises(ConfigError) as error:
+        cluster_config("c", "ray", bad)
+    assert error.value.path == "spec.podTypes[1].podConfig.spec.containers[0].lifecycle.postStart"
 
 
 def test_events_say_what_an_update_did() -> None:

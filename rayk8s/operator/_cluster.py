@@ -34,6 +34,7 @@ from rayk8s.autoscaler._tags import (
 )
 from rayk8s.errors import ConfigError, RayK8sError
 from rayk8s.launcher._config import ClusterConfig
+from rayk8s.launcher._kubernetes import add_start_hook, kubernetes_node_configs
 from rayk8s.launcher._schema import spec_path, spec_to_config
 from rayk8s.operator._crd import GROUP, KIND, VERSION
 from rayk8s.providers.kubernetes import KubernetesNodeProvider
@@ -107,56 +108,44 @@ def cluster_config(
     provider_config = {"type": "kubernetes", "namespace": namespace, **(provider or {})}
     data = spec_to_config(spec, cluster_name=name, provider=provider_config)
     try:
-        types = data.get("available_node_types")
-        if isinstance(types, Mapping):
-            data["available_node_types"] = KubernetesNodeProvider.fillout_available_node_types_resources(types)
-        return ClusterConfig.from_dict(data)
+        config = ClusterConfig.from_dict(data)
+        pod_templates(config)  # a template the operator cannot complete is a spec error too
     except ConfigError as error:
         raise ConfigError(spec_path(error.path, spec), error.message) from None
+    return config
 
 
 def _head_service_host(name: str, namespace: str) -> str:
     return f"{name}-ray-head.{namespace}.svc"
 
 
-def pod_templates(config: ClusterConfig, namespace: str) -> dict[str, dict[str, Any]]:
+def pod_templates(config: ClusterConfig) -> dict[str, dict[str, Any]]:
     """Each pod type's pod template as the operator creates it.
 
-    Every Ray container gets ``RAY_HEAD_IP`` (the head Service's name) and
-    ``RAY_CLOUD_INSTANCE_ID`` (the pod's name, which is how the Ray load source maps Ray
-    nodes to pods). A container that sets neither ``command`` nor ``args`` runs the set-up
-    and start-Ray commands of the spec (``setupCommands``, the head's or workers' set-up
-    commands, ``headStartRayCommands`` / ``workerStartRayCommands``) in ``bash -lc``,
-    then stays up.
+    Workers are the launcher's (:func:`rayk8s.launcher.kubernetes_node_configs`): a
+    ``postStart`` hook runs ``setupCommands``, the type's (or the cluster's) worker set-up
+    commands and ``workerStartRayCommands``, with ``RAY_HEAD_IP`` set to the head Service.
+    The head gets the same kind of hook with the head's commands (the launcher runs them
+    through exec instead; the operator's Role has no ``pods/exec``). Every Ray container
+    gets ``RAY_CLOUD_INSTANCE_ID``, the pod's name, which is how the Ray load source maps
+    Ray nodes to pods. The main process must keep the container up (``sleep infinity``).
     """
-    setup = config.setup
-    out: dict[str, dict[str, Any]] = {}
-    for spec in config.node_types.values():
-        template = copy.deepcopy(dict(spec.node_config))
-        is_head = spec.name == config.head_node_type
-        pod_spec = template.get("spec")
-        containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+    out = kubernetes_node_configs(config)
+    head_type = config.head_node_type
+    head = copy.deepcopy(dict(config.head.node_config))
+    commands = config.commands
+    script = commands.setup_commands + commands.head_setup_commands + commands.head_start_ray_commands
+    containers = (head.get("spec") or {}).get("containers")
+    if script and isinstance(containers, list) and containers and isinstance(containers[0], dict):
+        path = f"available_node_types.{head_type}.node_config.spec.containers[0]"
+        add_start_hook(containers[0], script, config.cluster_name, path)
+    out[head_type] = head
+    for template in out.values():
+        containers = (template.get("spec") or {}).get("containers")
         if isinstance(containers, list) and containers and isinstance(containers[0], dict):
-            container = containers[0]
-            env = [e for e in container.get("env") or [] if isinstance(e, dict)]
-            names = {e.get("name") for e in env}
-            if "RAY_HEAD_IP" not in names:
-                env.append({"name": "RAY_HEAD_IP", "value": _head_service_host(config.cluster_name, namespace)})
-            if "RAY_CLOUD_INSTANCE_ID" not in names:
+            env = containers[0].setdefault("env", [])
+            if not any(isinstance(e, Mapping) and e.get("name") == "RAY_CLOUD_INSTANCE_ID" for e in env):
                 env.append({"name": "RAY_CLOUD_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
-            container["env"] = env
-            if "command" not in container and "args" not in container:
-                if is_head:
-                    own = setup.get("head_setup_commands") or []
-                    start = setup.get("head_start_ray_commands") or []
-                else:
-                    own = spec.setup.get("worker_setup_commands", setup.get("worker_setup_commands")) or []
-                    start = setup.get("worker_start_ray_commands") or []
-                commands = [*(setup.get("setup_commands") or []), *own, *start]
-                if commands:
-                    container["command"] = ["/bin/bash", "-lc", "--"]
-                    container["args"] = ["; ".join([*commands, "trap : TERM INT; sleep infinity & wait"])]
-        out[spec.name] = template
     return out
 
 
@@ -223,7 +212,7 @@ class ClusterRuntime:
         self.log = log.bind(cluster=name)
         self.config = self._config(spec)
         self.spec = copy.deepcopy(dict(spec))
-        self.autoscaler_config = self.config.to_autoscaler_config(pod_templates(self.config, namespace))
+        self.autoscaler_config = self.config.to_autoscaler_config(pod_templates(self.config))
         self.provider = KubernetesNodeProvider(self.config.provider, name, api_client=api_client)
         self._report: Callable[[UpdateResult], object] | None = None  # tells Ray what the autoscaler did
         self.load_source, acting = self._load_source()
@@ -276,7 +265,7 @@ class ClusterRuntime:
         config = self._config(spec)
         self.config = config
         self.spec = copy.deepcopy(dict(spec))
-        self.autoscaler_config = config.to_autoscaler_config(pod_templates(config, self.namespace))
+        self.autoscaler_config = config.to_autoscaler_config(pod_templates(config))
         self.autoscaler.config = self.autoscaler_config
         self.log.info("config_reloaded", node_types=sorted(self.autoscaler_config.node_types))
         return True

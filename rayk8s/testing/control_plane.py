@@ -15,7 +15,10 @@ Example::
         ...
 
 Only the API server is reachable: pod IPs and ClusterIPs are addresses that
-nothing listens on.
+nothing listens on. The exec API works: KWOK serves ``pods/exec`` for every pod
+by running the command on this machine, in :attr:`ControlPlane.exec_home` (also
+its ``HOME``), so ``kubectl exec`` and ``kubernetes.stream`` really run
+commands; there is no container, so every pod shares that directory.
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class ControlPlane:
         ca_file: the CA that signed the API server's certificate; use it to verify
             TLS for clients built from other credentials (service-account tokens).
         nodes: how many fake Nodes were created (``kwok-node-0`` ...).
+        exec_home: where commands exec'ed into any pod run (their ``HOME``; this
+            source tree is on their ``PYTHONPATH``).
     """
 
     def __init__(self, directory: Path, server: str, nodes: int, *, owns_directory: bool) -> None:
@@ -111,6 +116,7 @@ class ControlPlane:
         self.kubeconfig = directory / "kubeconfig"
         self.server = server
         self.ca_file = directory / "pki" / "ca.crt"
+        self.exec_home = directory / "kwok" / "home"
         self.nodes = nodes
         self._owns_directory = owns_directory
         self._stopped = False

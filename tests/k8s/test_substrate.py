@@ -370,3 +370,32 @@ def test_watch_resumes_from_a_resource_version_and_a_too_old_one_is_gone(api_cli
         assert "too old resource version" in error.reason
     finally:
         extensions.delete_custom_resource_definition(f"clocks.{group}")
+
+
+def test_exec_into_a_pod_runs_the_command_here(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str
+) -> None:
+    """The exec API works: the API server reaches KWOK, which runs the command in ``exec_home``."""
+    from kubernetes.stream import stream
+
+    core = CoreV1Api(api_client)
+    core.create_namespaced_pod(namespace, make_pod("shell"))
+    wait_for("the pod to run", lambda: core.read_namespaced_pod("shell", namespace).status.phase == "Running")
+    client = stream(
+        core.connect_get_namespaced_pod_exec,
+        "shell",
+        namespace,
+        command=["sh", "-c", "echo $HOME; pwd"],
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        client.run_forever(timeout=30)
+        output = client.read_stdout()
+    finally:
+        client.close()
+        client.sock.shutdown()
+    assert output.split() == [str(control_plane.exec_home)] * 2

@@ -28,6 +28,7 @@ from rayk8s.autoscaler._tags import (
     TAG_NODE_KIND,
     TAG_USER_NODE_TYPE,
 )
+from rayk8s.autoscaler._validate import suggest
 from rayk8s.errors import (
     APIError,
     APINotFoundError,
@@ -138,7 +139,8 @@ class KubernetesProviderConfig:
             raise ConfigError("provider", f"expected a mapping, got {config!r}")
         unknown = sorted(set(config) - _RAY_KEYS - _OUR_KEYS)
         if unknown:
-            raise ConfigError(f"provider.{unknown[0]}", f"unknown field (known: {', '.join(sorted(_OUR_KEYS))})")
+            hint = suggest(unknown[0], _RAY_KEYS | _OUR_KEYS)
+            raise ConfigError(f"provider.{unknown[0]}", f"unknown field{hint} (known: {', '.join(sorted(_OUR_KEYS))})")
         namespace = config.get("namespace")
         if not isinstance(namespace, str) or not _CLUSTER_NAME.match(namespace):
             raise ConfigError("provider.namespace", f"expected a namespace name, got {namespace!r}")
