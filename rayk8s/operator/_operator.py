@@ -166,7 +166,12 @@ def make_registry(settings: OperatorSettings, api_client: ApiClient) -> kopf.Ope
         loop.set_default_executor(ThreadPoolExecutor(settings.update_threads, thread_name_prefix="rayk8s-update"))
         log.info("operator_started", load_source=settings.load_source, namespaces=list(settings.namespaces))
 
-    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="autoscaler", cancellation_timeout=30.0)  # type: ignore[arg-type]
+    # Stopping (deletion, operator exit): the flag first, 10 s to finish the update in flight.
+    daemon = kopf.daemon(
+        GROUP, VERSION, PLURAL, registry=registry, id="autoscaler", cancellation_backoff=10.0, cancellation_timeout=30.0
+    )
+
+    @daemon  # type: ignore[arg-type]
     async def autoscaler(
         name: str,
         namespace: str,

@@ -82,6 +82,20 @@ def test_two_example_clusters_come_up_with_their_min_workers(operator: OperatorP
         assert pod.metadata.owner_references[0].kind == "RayCluster"
         assert pod.metadata.owner_references[0].uid == body["metadata"]["uid"]
         assert pod.metadata.name.startswith(("example-cluster-ray-head-", "example-cluster-ray-worker-"))
+    response = clusters.api.list_namespaced_custom_object(
+        "cluster.ray.io",
+        "v1",
+        clusters.namespace,
+        "rayclusters",
+        _headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        _preload_content=False,
+    )
+    table = json.loads(response.data)
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]  # kubectl get rayclusters
+    assert sorted((row["cells"][0], row["cells"][1]) for row in table["rows"]) == [
+        ("example-cluster", "Running"),
+        ("example-cluster2", "Running"),
+    ]
     log = operator.log()
     monitor = [line for line in log.splitlines() if "Cluster status:" in line]
     assert monitor and all(line.startswith(("example-cluster:", "example-cluster2:")) for line in monitor)
@@ -128,6 +142,24 @@ def test_declared_work_scales_up_and_idle_workers_scale_down(operator: OperatorP
     assert 'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="pods",verb="create"}' in metrics
     health = urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=10)
     assert health.status == 200
+
+
+def test_a_changed_spec_is_applied_without_restarting_ray(operator: OperatorProcess, clusters: Clusters) -> None:
+    """Raising minWorkers adds a worker; the head pod and the running worker pods stay as they were."""
+    clusters.create(example("example_cluster2.yaml"))
+    wait_for("head + 1 worker", lambda: clusters.running("example-cluster2") == (1, 1))
+    before = sorted(p.metadata.name for p in clusters.pods("example-cluster2"))
+    pod_types = example("example_cluster2.yaml")["spec"]["podTypes"]
+    pod_types[1]["minWorkers"] = 2
+    clusters.patch("example-cluster2", {"spec": {"podTypes": pod_types}})
+    wait_for("2 workers", lambda: clusters.running("example-cluster2") == (1, 2))
+    after = sorted(p.metadata.name for p in clusters.pods("example-cluster2"))
+    assert set(before) < set(after)  # nothing replaced, one added
+    wait_for(
+        "a ConfigReloaded event",
+        lambda: any(e.reason == "ConfigReloaded" for e in clusters.events("example-cluster2")),
+        30,
+    )
 
 
 def test_deleting_one_cluster_leaves_the_other_and_its_autoscaler(
