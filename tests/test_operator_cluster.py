@@ -17,7 +17,7 @@ from rayk8s.autoscaler import (
 )
 from rayk8s.errors import ConfigError
 from rayk8s.operator import cluster_config, events_of
-from rayk8s.operator._cluster import OperatorSettings, owner_reference, pod_templates
+from rayk8s.operator._cluster import OperatorSettings, owner_reference, pod_templates, update_interval_s
 from rayk8s.operator._logging import ClusterPrefixFormatter, prefix_lines
 from rayk8s.providers.fake import FakeNodeProvider, ManualClock
 from tests.test_operator_crd import CRD_FILE
@@ -112,3 +112,13 @@ def test_log_lines_about_a_cluster_are_prefixed_line_by_line() -> None:
 def test_operator_settings_refuse_an_unknown_load_source() -> None:
     with pytest.raises(ConfigError, match="load_source"):
         OperatorSettings(load_source="prometheus")
+
+
+def test_the_update_interval_is_the_specs_else_the_operators() -> None:
+    """autoscaler.updateIntervalS in the spec wins over --update-interval; the default is 5 s."""
+    plain = spec()
+    config = cluster_config("c", "ray", plain)
+    assert update_interval_s(plain, config, OperatorSettings()) == 5.0
+    assert update_interval_s(plain, config, OperatorSettings(update_interval_s=0.5)) == 0.5
+    stated = {**spec(), "autoscaler": {"updateIntervalS": 2}}
+    assert update_interval_s(stated, cluster_config("c", "ray", stated), OperatorSettings(update_interval_s=0.5)) == 2

@@ -149,6 +149,14 @@ def pod_templates(config: ClusterConfig) -> dict[str, dict[str, Any]]:
     return out
 
 
+def update_interval_s(spec: Mapping[str, Any], config: ClusterConfig, settings: OperatorSettings) -> float:
+    """The spec's ``autoscaler.updateIntervalS`` if it states one, else ``--update-interval``, else 5."""
+    stated = isinstance(spec.get("autoscaler"), Mapping) and "updateIntervalS" in spec["autoscaler"]
+    if stated or settings.update_interval_s is None:
+        return config.autoscaler.update_interval_s
+    return settings.update_interval_s
+
+
 @attrs.frozen
 class Event:
     """A Kubernetes Event to post on the RayCluster: ``type`` Normal or Warning."""
@@ -215,7 +223,11 @@ class ClusterRuntime:
         self.autoscaler_config = self.config.to_autoscaler_config(pod_templates(self.config))
         self.provider = KubernetesNodeProvider(self.config.provider, name, api_client=api_client)
         self._report: Callable[[UpdateResult], object] | None = None  # tells Ray what the autoscaler did
-        self.load_source, acting = self._load_source()
+        try:
+            self.load_source, acting = self._load_source()
+        except BaseException:
+            self.provider.close()  # its pod watch thread would outlive a runtime never returned
+            raise
         self.autoscaler = Autoscaler(self.autoscaler_config, provider=acting, load_source=self.load_source, clock=clock)
         self._conditions: dict[str, dict[str, str]] = {}
         self._head_error: str | None = None
@@ -249,9 +261,8 @@ class ClusterRuntime:
 
     @property
     def update_interval_s(self) -> float:
-        if "update_interval_s" in self.spec.get("autoscaler", {}) or self.settings.update_interval_s is None:
-            return self.config.autoscaler.update_interval_s
-        return self.settings.update_interval_s
+        """Seconds between updates: the spec's ``autoscaler.updateIntervalS``, else the operator's setting."""
+        return update_interval_s(self.spec, self.config, self.settings)
 
     # -- acting --------------------------------------------------------------------------
 
@@ -426,4 +437,4 @@ def failed_status(message: str, generation: int | None) -> dict[str, Any]:
     return _error_status("StartFailed", message, generation)
 
 
-__all__ += ["failed_status", "invalid_status", "owner_reference", "pod_templates"]
+__all__ += ["failed_status", "invalid_status", "owner_reference", "pod_templates", "update_interval_s"]
