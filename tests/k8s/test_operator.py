@@ -51,6 +51,13 @@ def operator(
         assert code in (0, None, -9), f"the operator exited with {code}"
 
 
+def api_calls(operator: OperatorProcess, cluster: str) -> dict[str, float]:
+    """The provider's API calls for ``cluster`` by verb and resource, from the operator's metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
+    prefix = f'rayk8s_kubernetes_api_calls_total{{cluster="{cluster}",'
+    return {line.split("}")[0]: float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)}
+
+
 def work(clusters: Clusters, name: str, cpus: int) -> None:
     value = json.dumps([{"shape": {"CPU": 1}, "count": cpus}]) if cpus else None
     clusters.patch(name, {"metadata": {"annotations": {WORK_ANNOTATION: value}}})
@@ -140,6 +147,11 @@ def test_declared_work_scales_up_and_idle_workers_scale_down(operator: OperatorP
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
     assert 'rayk8s_operator_updates_total{cluster="example-cluster2"}' in metrics
     assert 'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="pods",verb="create"}' in metrics
+    # The steady state makes no API call for the cluster: pods come from the watch, an unchanged status is not written.
+    calls = api_calls(operator, "example-cluster2")
+    updates = operator.log().count("autoscaler_update")
+    wait_for("4 more updates", lambda: operator.log().count("autoscaler_update") >= updates + 4, 30)
+    assert api_calls(operator, "example-cluster2") == calls
     health = urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=10)
     assert health.status == 200
 
