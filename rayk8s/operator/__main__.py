@@ -5,4 +5,4 @@ import sys
 from rayk8s.cli import main
 
 if __name__ == "__main__":
-    main(["operator", *sys.argv[1:]], prog_name="python -m rayk8s.operator")
+    main(["operator", *sys.argv[1:]], prog_name="python -m rayk8s")
