@@ -383,6 +383,13 @@ class ClusterRuntime:
             conditions.append(self._condition("Autoscaling", False, "HeadLaunchFailed", message))
         else:
             errors = [str(e) for e in result.errors]
+            # A type backing off after failed launches keeps the cluster in recovery until it may launch again.
+            errors += [
+                f"{node_type}: launches paused after {item.failures} failure(s): {item.reason}"
+                for node_type, item in sorted(result.status.backoff.items())
+                if item.until > result.now
+                and not any(e.stage == "launch" and e.node_type == node_type for e in result.errors)
+            ]
             if not head_running:
                 phase, message = "Pending", "; ".join(["waiting for the head pod to run", *errors])[:1000]
             elif errors:

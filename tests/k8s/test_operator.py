@@ -276,3 +276,26 @@ def test_a_killed_operator_restarted_mid_scale_up_makes_no_duplicate_or_orphan(
     for pod in pods:
         (owner,) = pod.metadata.owner_references
         assert owner.uid == body["metadata"]["uid"]
+
+
+def test_a_launch_the_api_server_refuses_is_a_warning_event_and_the_recovery_phase(
+    operator: OperatorProcess, clusters: Clusters
+) -> None:
+    """Workers the API server rejects: LaunchFailed Events, phase AutoscalingExceptionRecovery while backing off."""
+    body = example("example_cluster2.yaml")
+    body["spec"]["podTypes"][1]["podConfig"]["spec"]["containers"][0]["name"] = "Not_A_DNS_Label"
+    clusters.create(body)
+    wait_for(
+        "a LaunchFailed event",
+        lambda: any(e.reason == "LaunchFailed" and e.type == "Warning" for e in clusters.events("example-cluster2")),
+        30,
+    )
+    wait_for(
+        "phase AutoscalingExceptionRecovery",
+        lambda: clusters.phase("example-cluster2") == "AutoscalingExceptionRecovery",
+        30,
+    )
+    status = (clusters.get("example-cluster2") or {})["status"]
+    assert "worker-node" in status["message"] and "rejected the pod template" in status["message"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Autoscaling"] == "False"
+    assert clusters.running("example-cluster2") == (1, 0)
