@@ -196,8 +196,10 @@ def _read_mounts(config: ClusterConfig) -> list[tuple[str, bytes, bool]]:
 class KubernetesCluster:
     """One Ray cluster on Kubernetes as the launcher manages it.
 
-    ``KubernetesCluster(config, echo=..., api_client=None)``: without ``api_client`` the
-    client comes from ``provider.kubeconfig``/``context`` or the default kubeconfig.
+    ``KubernetesCluster(config, echo=..., api_client=None, output=...)``: ``echo`` gets
+    progress lines, ``output`` the output of the commands ``up`` runs in the head pod
+    (default: our stderr). Without ``api_client`` the client comes from
+    ``provider.kubeconfig``/``context`` or the default kubeconfig.
     ``head_timeout_s``: how long ``up`` waits for the head pod to run. Close it with
     :meth:`close` (or use it as a context manager).
     """
@@ -205,6 +207,7 @@ class KubernetesCluster:
     config: ClusterConfig
     echo: Echo = print
     api_client: ApiClient | None = None
+    output: Callable[[bytes], None] = attrs.field(factory=lambda: _to_stderr)
     head_timeout_s: float = 300.0
     provider: KubernetesNodeProvider = attrs.field(init=False)
     _owns_client: bool = attrs.field(init=False, default=False)
@@ -353,8 +356,7 @@ class KubernetesCluster:
         def keep(data: bytes) -> None:
             output.extend(data)
             if not quiet:
-                sys.stderr.buffer.write(data)
-                sys.stderr.buffer.flush()
+                self.output(data)
 
         code = self.exec(command, stdout=keep, stderr=keep)
         if code != 0:
@@ -693,6 +695,11 @@ exit 3
                 else:
                     lines.append("Autoscaler status: none yet (see `rayk8s monitor`)")
         return "\n".join(lines)
+
+
+def _to_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()
 
 
 def _close(client: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
 
 from rayk8s.providers._tags import (
     NODE_KIND_WORKER,
@@ -84,3 +84,21 @@ def make_provider(
 
 def pod_names(pods: Mapping[str, Any] | Any) -> set[str]:
     return {pod.metadata.name for pod in pods.items}
+
+
+def service_account_with_role(
+    api_client: ApiClient, namespace: str, name: str, rules: list[dict[str, Any]], role: str | None = None
+) -> None:
+    """ServiceAccount ``name`` in ``namespace``, bound to a Role (``role``, default ``name``) with ``rules``."""
+    role = role or name
+    CoreV1Api(api_client).create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac = RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": role}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": f"{name}-{role}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
