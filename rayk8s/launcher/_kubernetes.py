@@ -338,6 +338,7 @@ class KubernetesCluster:
     ) -> int:
         """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code."""
         name = pod or self.running_head().id
+        self.provider.api_calls.add("create", "pods/exec")
         return pod_exec(
             self.core,
             self.namespace,
@@ -371,6 +372,10 @@ class KubernetesCluster:
         part = _home(remote.rstrip("/") + ".rayk8s-part")
         parent = f'"$(dirname {target})"'
         prepare = f"mkdir -p {target}" if extract else f"mkdir -p {parent}"
+        unpack = f"tar -xzf - -C {target}" if extract else f"cat > {target}"
+        if len(encoded) <= _CHUNK:  # one exec
+            self._run(f"{prepare} && printf %s {encoded} | base64 -d | {unpack}", f"writing {remote}", quiet=True)
+            return
         self._run(f"{prepare} && : > {part}", f"preparing {remote}", quiet=True)
         for start in range(0, len(encoded), _CHUNK):
             chunk = encoded[start : start + _CHUNK]

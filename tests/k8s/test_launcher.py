@@ -466,3 +466,23 @@ def test_a_head_stuck_pending_or_failing_to_pull_is_reported_with_the_reason(
         cluster.down()
         with contextlib.suppress(ApiException):
             CoreV1Api(api_client).delete_namespaced_pod(head, namespace, grace_period_seconds=0)
+
+
+def test_file_mounts_copy_directories_and_large_files(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
+) -> None:
+    """A mounted directory arrives whole (nested files too); a file larger than one exec's chunk arrives intact."""
+    source = tmp_path / "project"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "module.py").write_text("VALUE = 1\n")
+    blob = os.urandom(300_000)
+    (source / "blob.bin").write_bytes(blob)
+    raw = raw_config("lc-mounts", namespace, control_plane)
+    raw["file_mounts"] = {"~/lc-mounts/project": str(source), "~/lc-mounts/blob.bin": str(source / "blob.bin")}
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+        assert (home / "lc-mounts" / "project" / "pkg" / "module.py").read_text() == "VALUE = 1\n"
+        assert (home / "lc-mounts" / "project" / "blob.bin").read_bytes() == blob
+        assert (home / "lc-mounts" / "blob.bin").read_bytes() == blob
+        assert not list((home / "lc-mounts").glob("*.rayk8s-part"))
+        cluster.down()
