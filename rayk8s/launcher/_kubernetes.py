@@ -629,8 +629,13 @@ exit 3
         was removed, as ``"<kind> <name>"``; idempotent (nothing left: an empty list).
         """
         removed: list[str] = []
-        if self.stop_monitor():
-            removed.append("autoscaler process on the head")
+        try:
+            if self.stop_monitor():
+                removed.append("autoscaler process on the head")
+        except APIError as error:
+            if workers_only:  # it would launch the workers again
+                raise RayK8sError(f"cannot stop the autoscaler on the head: {error}") from None
+            self.echo(f"note: cannot stop the autoscaler on the head ({error}); it goes with the head pod")
         workers = [node.id for node in self.nodes(NODE_KIND_WORKER)]
         if workers:
             self.provider.terminate_nodes(workers)
