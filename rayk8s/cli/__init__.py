@@ -10,6 +10,7 @@ from rayk8s.cli._main import configure_logging, main
 # isort: split
 # Subcommands, one line each: importing the module registers it with ``main``.
 from rayk8s.cli import (
+    _bench,  # noqa: F401  (rayk8s bench)
     _down,  # noqa: F401  (rayk8s down)
     _head,  # noqa: F401  (rayk8s attach, exec, monitor, get-head-ip)
     _schedule,  # noqa: F401  (rayk8s schedule)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, NoReturn, TextIO
+from collections.abc import Callable
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 import structlog
@@ -18,7 +19,9 @@ import structlog
 from rayk8s import __version__
 from rayk8s.errors import ConfigError, RayK8sError
 
-__all__ = ["configure_logging", "fail", "main"]
+__all__ = ["configure_logging", "fail", "main", "output_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code for a bad input (a scenario, config or trace that does not validate), as for usage errors.
 EXIT_BAD_INPUT = 2
@@ -40,6 +43,18 @@ class _Group(click.Group):
             fail(str(error), EXIT_BAD_INPUT)
         except RayK8sError as error:
             fail(str(error), EXIT_FAILURE)
+
+
+def output_option(json_help: str, text_help: str = "text: for people") -> Callable[[F], F]:
+    """The ``-o/--output text|json`` option every reporting subcommand shares (default text)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=f"{text_help}; json: {json_help}.",
+    )
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -11,7 +11,7 @@ import structlog
 
 from rayk8s._documents import load_document, parse_document
 from rayk8s.autoscaler import Scenario, render_result_text, schedule
-from rayk8s.cli._main import main
+from rayk8s.cli._main import main, output_option
 from rayk8s.errors import ConfigError
 
 __all__ = ["schedule_command"]
@@ -21,14 +21,7 @@ log = structlog.get_logger()
 
 @main.command("schedule", short_help="Print the scheduling decision for a scenario file.")
 @click.argument("scenario", metavar="SCENARIO")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: tables for people; json: one object (launch, new_nodes, existing, unfulfilled, stats).",
-)
+@output_option("one object (launch, new_nodes, existing, unfulfilled, stats)", "text: tables for people")
 @click.option(
     "--max-rows",
     type=click.IntRange(min=0),

@@ -9,21 +9,14 @@ import json
 
 import click
 
-from rayk8s.cli._main import main
+from rayk8s.cli._main import main, output_option
 
 __all__ = ["simulate_command"]
 
 
 @main.command("simulate", short_help="Simulate the autoscaler over a trace of demand.")
 @click.argument("trace", metavar="[TRACE]", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: a summary for people; json: one object (summary, timeline, stats).",
-)
+@output_option("one object (summary, timeline, stats)", "text: a summary for people")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG of nodes and demand over time.")
 def simulate_command(trace: str | None, output: str, plot_path: str | None) -> None:
     """Run the autoscaler over TRACE (YAML or JSON) with a virtual clock and the fake provider.

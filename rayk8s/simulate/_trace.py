@@ -1,10 +1,10 @@
 """A trace: a scenario over time, the input of ``rayk8s simulate``.
 
 ```yaml
-node_types:                 # as in a scenario, plus launch_delay_s and launch_failure_rate
+node_types:                 # as in a scenario, plus launch_delay_s, launch_failure_rate, quota
   cpu: {resources: {CPU: 4}, max_workers: 50, cost: 0.2, launch_delay_s: 45}
   gpu: {resources: {CPU: 8, GPU: 1}, max_workers: 8, cost: 2.5, launch_failure_rate: 0.2,
-        idle_timeout_minutes: 2}
+        idle_timeout_minutes: 2, quota: 4}
 idle_timeout_minutes: 5     # autoscaler settings (Ray's defaults when absent)
 upscaling_speed: 1.0
 max_workers: 100
@@ -67,17 +67,23 @@ _NODE_TYPE = {
     "launch_delay_s",
     "launch_failure_rate",
     "idle_timeout_minutes",
+    "quota",
 }
 
 
 @attrs.frozen
 class TraceNodeType:
-    """A node type and how it launches in the simulation."""
+    """A node type and how it launches in the simulation.
+
+    ``quota``: the most nodes of the type the (simulated) cloud will run at once, whatever
+    ``max_workers`` says — a stock-out; launches beyond it fail with a quota error.
+    """
 
     node_type: NodeType
     launch_delay_s: float = DEFAULT_LAUNCH_DELAY_S
     launch_failure_rate: float = 0.0
     idle_timeout_minutes: float | None = None
+    quota: int | None = None
 
 
 @attrs.frozen
@@ -174,11 +180,12 @@ class Trace:
         )
 
     def provider_config(self) -> dict[str, Any]:
-        """The fake provider's config: per-type launch delay and failure rate, the seed."""
+        """The fake provider's config: per-type launch delay, failure rate and quota, the seed."""
         return {
             "type": "fake",
             "launch_delay_s": {name: t.launch_delay_s for name, t in self.node_types.items()},
             "launch_failure_rate": {name: t.launch_failure_rate for name, t in self.node_types.items()},
+            "quota": {name: t.quota for name, t in self.node_types.items() if t.quota is not None},
             "seed": self.seed,
         }
 
@@ -255,6 +262,7 @@ def _node_type(name: str, value: object) -> TraceNodeType:
     if rate > 1:
         raise ConfigError(f"{path}.launch_failure_rate", f"expected a probability between 0 and 1, got {rate:g}")
     idle = spec.get("idle_timeout_minutes")
+    quota = spec.get("quota")
     return TraceNodeType(
         NodeType(
             name,
@@ -266,6 +274,7 @@ def _node_type(name: str, value: object) -> TraceNodeType:
         launch_delay_s=_number(spec.get("launch_delay_s", DEFAULT_LAUNCH_DELAY_S), f"{path}.launch_delay_s"),
         launch_failure_rate=rate,
         idle_timeout_minutes=None if idle is None else _number(idle, f"{path}.idle_timeout_minutes"),
+        quota=None if quota is None else _int(quota, f"{path}.quota"),
     )
 
 

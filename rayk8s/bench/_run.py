@@ -1,0 +1,271 @@
+"""The harness: run a suite of scenarios through strategies and traces through policies.
+
+:func:`run_bench` returns one JSON-able document (``meta``, ``scenarios``, ``traces``,
+``summary``); :mod:`rayk8s.bench._report` renders it as markdown and plots it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from rayk8s.autoscaler import SchedulingRequest, schedule, verify
+from rayk8s.bench._scenarios import FULL_GRID, QUICK_GRID, BenchScenario, generate
+from rayk8s.bench._strategies import STRATEGIES, Decision, Strategy, demand_units
+from rayk8s.bench._traces import POLICIES, TRACE_FAMILIES, Policy, apply_policy, generate_trace
+from rayk8s.simulate import simulate
+
+__all__ = ["SUITES", "Suite", "run_bench", "run_scenario", "run_trace"]
+
+Progress = Callable[[str], None]
+
+
+@attrs.frozen
+class Suite:
+    """What a suite runs: scheduler scenarios ``(family, demand units, existing nodes)``,
+    trace families at ``trace_scale``, the ``policies`` swept over them, and how long to
+    keep re-running a decision to take the median of its time (``timing_budget_s``; 0: once)."""
+
+    name: str
+    scenarios: tuple[tuple[str, int, int], ...]
+    traces: tuple[str, ...]
+    trace_scale: str
+    policies: tuple[Policy, ...]
+    timing_budget_s: float
+
+
+SUITES: dict[str, Suite] = {
+    # CI: every scheduler family at 100 demands, every trace family at 20 minutes, two policies.
+    "quick": Suite(
+        "quick",
+        tuple(case for case in QUICK_GRID if case[1] == 100),
+        tuple(TRACE_FAMILIES),
+        "quick",
+        POLICIES["quick"],
+        0.0,
+    ),
+    # benchmarks/RESULTS.md: 100 to 100,000 demands, two-hour traces, nine policies.
+    "full": Suite("full", FULL_GRID, tuple(TRACE_FAMILIES), "full", POLICIES["full"], 1.0),
+}
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _decide(strategy: Strategy, request: SchedulingRequest, budget_s: float) -> Decision:
+    """Decide once, and again while ``budget_s`` lasts (at most 5 runs); the median time."""
+    decision = strategy.decide(request)
+    times = [decision.elapsed_ms]
+    while sum(times) / 1000 < budget_s and len(times) < 5:
+        times.append(strategy.decide(request).elapsed_ms)
+    return attrs.evolve(decision, elapsed_ms=statistics.median(times))
+
+
+def _ratio(cost: float, bound: float | None) -> float | None:
+    if bound is None:
+        return None
+    if bound <= 1e-9:
+        return 1.0 if cost <= 1e-9 else math.inf
+    return cost / bound
+
+
+def run_scenario(
+    scenario: BenchScenario,
+    strategies: Sequence[Strategy],
+    *,
+    bound: bool = True,
+    timing_budget_s: float = 0.0,
+) -> dict[str, Any]:
+    """One scenario through every strategy: a JSON-able row.
+
+    The lower bound (scipy) is the least cost of any plan that places what rayk8s's default
+    decision placed (:func:`rayk8s.bench._bound.lower_bound`); it holds for every strategy
+    here, so ``cost / bound`` compares them on one scale. A strategy that places less can
+    come in under 1.
+    """
+    request = scenario.request
+    row: dict[str, Any] = {
+        "scenario": scenario.name,
+        "family": scenario.family,
+        "size": scenario.size,
+        "demands": demand_units(request),
+        "existing": scenario.existing,
+        "shapes": scenario.distinct_shapes,
+        "strategies": {},
+    }
+    bound_value: float | None = None
+    if bound and _has("scipy"):
+        from rayk8s.bench._bound import lower_bound, placed_from_result
+
+        lb = lower_bound(request, placed_from_result(request, schedule(request)))
+        bound_value = lb.value
+        row["bound"] = {"value": lb.value, "lp": lb.lp, "integral": lb.integral, "status": lb.status}
+    for strategy in strategies:
+        entry: dict[str, Any]
+        if not strategy.available():
+            entry = {"skipped": f"needs {strategy.requires}"}
+        elif strategy.max_units is not None and scenario.size > strategy.max_units:
+            entry = {"skipped": f"too slow above {strategy.max_units:,} demands"}
+        else:
+            decision = _decide(strategy, request, timing_budget_s)
+            entry = {
+                "ms": decision.elapsed_ms,
+                "nodes": decision.nodes,
+                "cost": decision.cost,
+                "ratio": _ratio(decision.cost, bound_value),
+                "unfulfilled": decision.unfulfilled,
+                "estimated": decision.estimated,
+                "launch": dict(sorted(decision.launch.items())),
+            }
+            if decision.note:
+                entry["note"] = decision.note
+            if decision.result is not None:
+                entry["violations"] = verify(decision.decided or request, decision.result)
+        row["strategies"][strategy.name] = entry
+    return row
+
+
+_PROMISED = (
+    "time_to_fulfil_p50_s",
+    "time_to_fulfil_p95_s",
+    "node_hours",
+    "idle_node_hours",
+    "cost",
+    "launches",
+    "terminations",
+    "peak_nodes",
+    "unfulfilled_at_end",
+    "launch_failures",
+    "arrived",
+    "placed",
+    "errors",
+)
+
+
+def run_trace(family: str, policy: Policy, *, scale: str, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One trace under one policy on the simulator: its JSON-able row and the full timeline."""
+    trace = apply_policy(generate_trace(family, scale, seed), policy)
+    result = simulate(trace)
+    row = {
+        "trace": family,
+        "policy": policy.name,
+        "upscaling_speed": policy.upscaling_speed,
+        "idle_timeout_minutes": policy.idle_timeout_minutes,
+        "duration_s": trace.duration_s,
+        "step_s": trace.step_s,
+        "summary": {key: result.summary[key] for key in _PROMISED},
+        "sim_s": result.elapsed_s,
+        # one point a minute keeps the JSON small; the plots use the full timeline
+        "timeline": [
+            {"t": e["t"], "nodes": sum(e["nodes"].values()), "pending_demands": e["pending_demands"]}
+            for e in result.timeline
+            if e["t"] % 60 == 0
+        ],
+    }
+    return row, result.timeline
+
+
+def _summary(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:
+    per: dict[str, Any] = {}
+    for name in names:
+        ran = [r for r in rows if "cost" in r["strategies"].get(name, {})]
+        ratios = [r["strategies"][name]["ratio"] for r in ran if r["strategies"][name]["ratio"] is not None]
+        checked = [r for r in ran if "violations" in r["strategies"][name]]
+        cheapest = 0
+        for r in ran:
+            # cheapest among the plans that leave no more unplaced than the best one does
+            entries = [e for e in r["strategies"].values() if "cost" in e]
+            least = min(e["unfulfilled"] for e in entries)
+            mine = r["strategies"][name]
+            if (
+                mine["unfulfilled"] <= least
+                and mine["cost"] <= min(e["cost"] for e in entries if e["unfulfilled"] <= least) + 1e-9
+            ):
+                cheapest += 1
+        per[name] = {
+            "scenarios": len(ran),
+            "skipped": sum(1 for r in rows if "skipped" in r["strategies"].get(name, {})),
+            "mean_ratio": statistics.fmean(ratios) if ratios and all(map(math.isfinite, ratios)) else None,
+            "max_ratio": max(ratios) if ratios else None,
+            "cheapest": cheapest,
+            "unfulfilled": sum(r["strategies"][name]["unfulfilled"] for r in ran),
+            "median_ms": statistics.median(r["strategies"][name]["ms"] for r in ran) if ran else None,
+            "checked": len(checked),
+            "violations": sum(len(r["strategies"][name]["violations"]) for r in checked),
+        }
+    return per
+
+
+def run_bench(
+    suite: str | Suite = "quick",
+    *,
+    strategies: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    traces: Sequence[str] | None = None,
+    seed: int = 0,
+    bound: bool = True,
+    scenarios_on: bool = True,
+    traces_on: bool = True,
+    progress: Progress | None = None,
+    keep_timelines: bool = False,
+) -> dict[str, Any]:
+    """Run a suite; the JSON-able document. ``keep_timelines`` also returns the full
+    per-step timelines under ``"_timelines"`` (for the plots; not JSON-worthy)."""
+    spec = SUITES[suite] if isinstance(suite, str) else suite
+    chosen = [STRATEGIES[name] for name in (strategies or list(STRATEGIES))]
+    say = progress or (lambda _: None)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if scenarios_on:
+        for family, size, existing in spec.scenarios:
+            if families is not None and family not in families:
+                continue
+            scenario = generate(family, size, existing, seed)
+            row = run_scenario(scenario, chosen, bound=bound, timing_budget_s=spec.timing_budget_s)
+            rows.append(row)
+            bad = sum(len(e.get("violations", ())) for e in row["strategies"].values())
+            say(f"[{time.perf_counter() - started:6.1f}s] {scenario.name}" + (f" — {bad} VIOLATIONS" if bad else ""))
+    trace_rows: list[dict[str, Any]] = []
+    timelines: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    if traces_on:
+        for family in spec.traces:
+            if traces is not None and family not in traces:
+                continue
+            for policy in spec.policies:
+                trace_row, timeline = run_trace(family, policy, scale=spec.trace_scale, seed=seed)
+                trace_rows.append(trace_row)
+                if keep_timelines:
+                    timelines[(family, policy.name)] = timeline
+                say(f"[{time.perf_counter() - started:6.1f}s] trace {family} with {policy.name}")
+    ray_version = None
+    if _has("ray"):
+        from rayk8s.bench._ray_v1 import ray_version as version
+
+        ray_version = version()
+    document: dict[str, Any] = {
+        "meta": {
+            "suite": spec.name,
+            "seed": seed,
+            "python": platform.python_version(),
+            "ray": ray_version,
+            "bound": bool(bound and _has("scipy")),
+            "strategies": {s.name: s.description for s in chosen},
+            "policies": [p.name for p in spec.policies],
+            "trace_scale": spec.trace_scale,
+            "wall_s": time.perf_counter() - started,
+        },
+        "scenarios": rows,
+        "traces": trace_rows,
+        "summary": {"strategies": _summary(rows, [s.name for s in chosen])},
+    }
+    if keep_timelines:
+        document["_timelines"] = timelines
+    return document
