@@ -202,8 +202,10 @@ def _read_mounts(config: ClusterConfig) -> list[tuple[str, bytes, bool]]:
 class KubernetesCluster:
     """One Ray cluster on Kubernetes as the launcher manages it.
 
-    ``KubernetesCluster(config, echo=..., api_client=None)``: without ``api_client`` the
-    client comes from ``provider.kubeconfig``/``context`` or the default kubeconfig.
+    ``KubernetesCluster(config, echo=..., api_client=None, output=...)``: ``echo`` gets
+    progress lines, ``output`` the output of the commands ``up`` runs in the head pod
+    (default: our stderr). Without ``api_client`` the client comes from
+    ``provider.kubeconfig``/``context`` or the default kubeconfig.
     ``head_timeout_s``: how long ``up`` waits for the head pod to run. Close it with
     :meth:`close` (or use it as a context manager).
     """
@@ -211,6 +213,7 @@ class KubernetesCluster:
     config: ClusterConfig
     echo: Echo = print
     api_client: ApiClient | None = None
+    output: Callable[[bytes], None] = attrs.field(factory=lambda: _to_stderr)
     head_timeout_s: float = 300.0
     provider: KubernetesNodeProvider = attrs.field(init=False)
     _owns_client: bool = attrs.field(init=False, default=False)
@@ -341,6 +344,7 @@ class KubernetesCluster:
     ) -> int:
         """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code."""
         name = pod or self.running_head().id
+        self.provider.api_calls.add("create", "pods/exec")
         return pod_exec(
             self.core,
             self.namespace,
@@ -359,8 +363,7 @@ class KubernetesCluster:
         def keep(data: bytes) -> None:
             output.extend(data)
             if not quiet:
-                sys.stderr.buffer.write(data)
-                sys.stderr.buffer.flush()
+                self.output(data)
 
         code = self.exec(command, stdout=keep, stderr=keep)
         if code != 0:
@@ -375,6 +378,10 @@ class KubernetesCluster:
         part = _home(remote.rstrip("/") + ".rayk8s-part")
         parent = f'"$(dirname {target})"'
         prepare = f"mkdir -p {target}" if extract else f"mkdir -p {parent}"
+        unpack = f"tar -xzf - -C {target}" if extract else f"cat > {target}"
+        if len(encoded) <= _CHUNK:  # one exec
+            self._run(f"{prepare} && printf %s {encoded} | base64 -d | {unpack}", f"writing {remote}", quiet=True)
+            return
         self._run(f"{prepare} && : > {part}", f"preparing {remote}", quiet=True)
         for start in range(0, len(encoded), _CHUNK):
             chunk = encoded[start : start + _CHUNK]
@@ -628,8 +635,13 @@ exit 3
         was removed, as ``"<kind> <name>"``; idempotent (nothing left: an empty list).
         """
         removed: list[str] = []
-        if self.stop_monitor():
-            removed.append("autoscaler process on the head")
+        try:
+            if self.stop_monitor():
+                removed.append("autoscaler process on the head")
+        except APIError as error:
+            if workers_only:  # it would launch the workers again
+                raise RayK8sError(f"cannot stop the autoscaler on the head: {error}") from None
+            self.echo(f"note: cannot stop the autoscaler on the head ({error}); it goes with the head pod")
         workers = [node.id for node in self.nodes(NODE_KIND_WORKER)]
         if workers:
             self.provider.terminate_nodes(workers)
@@ -699,6 +711,11 @@ exit 3
                 else:
                     lines.append("Autoscaler status: none yet (see `rayk8s monitor`)")
         return "\n".join(lines)
+
+
+def _to_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()
 
 
 def _close(client: Any) -> None:

@@ -65,6 +65,26 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 60, in
         time.sleep(interval_s)
 
 
+def service_account_with_role(
+    api_client: ApiClient, namespace: str, name: str, rules: list[dict[str, Any]], role: str | None = None
+) -> None:
+    """ServiceAccount ``name`` in ``namespace``, bound to a Role (``role``, default ``name``) with ``rules``."""
+    from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+
+    role = role or name
+    CoreV1Api(api_client).create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac = RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": role}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": f"{name}-{role}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
+
+
 @contextmanager
 def make_provider(
     api_client: ApiClient, namespace: str, cluster: str = "test", **config: Any

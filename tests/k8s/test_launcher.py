@@ -31,7 +31,7 @@ from rayk8s.errors import APIForbiddenError, RayK8sError
 from rayk8s.launcher import ClusterConfig, KubernetesCluster
 from rayk8s.providers.kubernetes import KubernetesNodeProvider
 from rayk8s.testing import ControlPlane
-from tests.k8s._helpers import wait_for, worker_tags
+from tests.k8s._helpers import service_account_with_role, wait_for, worker_tags
 
 ROOT = Path(__file__).parent.parent.parent
 EXAMPLE = ROOT / "examples" / "kubernetes" / "example-full.yaml"
@@ -262,7 +262,9 @@ def test_down_removes_what_up_created_and_nothing_else(
         "ServiceAccount autoscaler",
     ):
         assert f"removed {kind_name}" in down.stdout
-    wait_for("only the unrelated objects to be left", lambda: objects(api_client, namespace) == before)
+    # The unrelated pod's status (hence resourceVersion) moves on as it starts: compare names.
+    wait_for("only the unrelated objects to be left", lambda: objects(api_client, namespace).keys() == before.keys())
+    assert core.read_namespaced_service("unrelated", namespace).spec.ports[0].port == 80
     again = rayk8s("down", str(path), "--yes")
     assert again.returncode == 0, again.stderr
     assert "nothing to remove" in again.stdout
@@ -378,24 +380,8 @@ def test_exec_when_the_head_is_not_running_or_exec_is_forbidden(
         cluster.provider.terminate_nodes([pending])
 
         cluster.up()
-        rbac = RbacAuthorizationV1Api(api_client)
-        core = CoreV1Api(api_client)
-        core.create_namespaced_service_account(namespace, {"metadata": {"name": "viewer"}})
-        rbac.create_namespaced_role(
-            namespace,
-            {
-                "metadata": {"name": "viewer"},
-                "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
-            },
-        )
-        rbac.create_namespaced_role_binding(
-            namespace,
-            {
-                "metadata": {"name": "viewer"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
-                "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
-            },
-        )
+        rules = [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}]
+        service_account_with_role(api_client, namespace, "viewer", rules)
         with (
             control_plane.service_account_client(namespace, "viewer") as viewer,
             cluster_of(raw, viewer) as as_viewer,
@@ -480,3 +466,23 @@ def test_a_head_stuck_pending_or_failing_to_pull_is_reported_with_the_reason(
         cluster.down()
         with contextlib.suppress(ApiException):
             CoreV1Api(api_client).delete_namespaced_pod(head, namespace, grace_period_seconds=0)
+
+
+def test_file_mounts_copy_directories_and_large_files(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
+) -> None:
+    """A mounted directory arrives whole (nested files too); a file larger than one exec's chunk arrives intact."""
+    source = tmp_path / "project"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "module.py").write_text("VALUE = 1\n")
+    blob = os.urandom(300_000)
+    (source / "blob.bin").write_bytes(blob)
+    raw = raw_config("lc-mounts", namespace, control_plane)
+    raw["file_mounts"] = {"~/lc-mounts/project": str(source), "~/lc-mounts/blob.bin": str(source / "blob.bin")}
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+        assert (home / "lc-mounts" / "project" / "pkg" / "module.py").read_text() == "VALUE = 1\n"
+        assert (home / "lc-mounts" / "project" / "blob.bin").read_bytes() == blob
+        assert (home / "lc-mounts" / "blob.bin").read_bytes() == blob
+        assert not list((home / "lc-mounts").glob("*.rayk8s-part"))
+        cluster.down()
