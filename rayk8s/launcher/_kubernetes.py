@@ -665,6 +665,10 @@ exit 3
                 self.core.delete_namespaced_service_account,
             ),
         ]
+        heir = next(iter(self._other_clusters_using_the_service_account()), None)
+        if heir is not None:
+            self._hand_over_rbac(heir)
+            listings = listings[:1]
         for kind, resource, list_call, delete_call in listings:
             items = (
                 _json(
@@ -682,6 +686,56 @@ exit 3
                     continue
                 removed.append(f"{kind} {name}")
         return removed
+
+    def _other_clusters_using_the_service_account(self) -> list[str]:
+        """Other clusters whose pods run as this cluster's autoscaler ServiceAccount, by name.
+
+        Two clusters in one namespace share the default RBAC objects (``autoscaler``):
+        the first ``up`` creates them, the second uses them as they are. Deleting them
+        with the first cluster would leave the second's autoscaler without permissions.
+        """
+        account = self.fields.service_account_name
+        pods = _json(self._call("list", "pods", self.core.list_namespaced_pod, self.namespace, _preload_content=False))
+        clusters = set()
+        for pod in pods.get("items") or []:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            owner = labels.get(TAG_CLUSTER_NAME)
+            if owner and owner != self.name and (pod.get("spec") or {}).get("serviceAccountName") == account:
+                clusters.add(owner)
+        return sorted(clusters)
+
+    def _hand_over_rbac(self, heir: str) -> None:
+        """Relabel this cluster's RBAC objects as ``heir``'s, so that cluster's ``down`` removes them."""
+        rbac = RbacAuthorizationV1Api(self.provider.api_client)
+        patches: list[tuple[str, str, Any, Any]] = [
+            ("RoleBinding", "rolebindings", rbac.list_namespaced_role_binding, rbac.patch_namespaced_role_binding),
+            ("Role", "roles", rbac.list_namespaced_role, rbac.patch_namespaced_role),
+            (
+                "ServiceAccount",
+                "serviceaccounts",
+                self.core.list_namespaced_service_account,
+                self.core.patch_namespaced_service_account,
+            ),
+        ]
+        selector = f"{TAG_CLUSTER_NAME}={self.name}"
+        for kind, resource, list_call, patch_call in patches:
+            listing = self._call(
+                "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
+            )
+            for item in _json(listing).get("items") or []:
+                name = item["metadata"]["name"]
+                body = {"metadata": {"labels": {TAG_CLUSTER_NAME: heir}}}
+                self._call(
+                    "patch",
+                    resource,
+                    patch_call,
+                    name,
+                    self.namespace,
+                    body,
+                    _content_type="application/merge-patch+json",
+                    _preload_content=False,
+                )
+                self.echo(f"kept {kind} {name}: cluster {heir}'s head runs as it; handed over to {heir}")
 
     # -- status ------------------------------------------------------------------------
 

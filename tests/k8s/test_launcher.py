@@ -270,6 +270,34 @@ def test_down_removes_what_up_created_and_nothing_else(
     assert "nothing to remove" in again.stdout
 
 
+def test_two_clusters_share_the_default_rbac_and_down_hands_it_over(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+) -> None:
+    """The second cluster's head runs as the first's ``autoscaler`` ServiceAccount: the first
+    `down` keeps the RBAC objects and relabels them as the second's, whose `down` removes them."""
+    rbac_names = ("ServiceAccount/autoscaler", "Role/autoscaler", "RoleBinding/autoscaler")
+    lines: list[str] = []
+    with (
+        cluster_of(raw_config("lc-first", namespace, control_plane), api_client, lines) as first,
+        cluster_of(raw_config("lc-second", namespace, control_plane), api_client) as second,
+    ):
+        first.up()
+        second.up()
+        removed = first.down()
+        assert not any(item.endswith(" autoscaler") for item in removed), removed
+        found = objects(api_client, namespace)
+        assert {found[name]["cluster"] for name in rbac_names} == {"lc-second"}
+        assert any("handed over to lc-second" in line for line in lines)
+        removed = second.down()
+        assert {"ServiceAccount autoscaler", "Role autoscaler", "RoleBinding autoscaler"} <= set(removed)
+
+    def only_unlabelled_left() -> dict[str, dict[str, str]] | None:
+        found = objects(api_client, namespace)
+        return None if any(info["cluster"] for info in found.values()) else found
+
+    wait_for("both clusters' objects to go", only_unlabelled_left)
+
+
 def test_down_workers_only_keeps_the_head(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
 ) -> None:
