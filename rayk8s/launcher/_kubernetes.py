@@ -53,7 +53,7 @@ from rayk8s.providers.kubernetes import HEAD_PORTS, KubernetesNodeProvider, Kube
 from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller
 from rayk8s.providers.kubernetes._exec import pod_exec
 from rayk8s.providers.kubernetes._pods import waiting_problem
-from rayk8s.providers.kubernetes._provider import _client_from_config, _json
+from rayk8s.providers.kubernetes._provider import client_from_config, response_json
 
 __all__ = [
     "BOOTSTRAP_PATH",
@@ -227,7 +227,7 @@ class KubernetesCluster:
         self.autoscaler_config = self.config.to_autoscaler_config(self.node_configs)
         provider_config = KubernetesProviderConfig.from_dict(self.config.provider)
         owns_client = self.api_client is None
-        client = self.api_client if self.api_client is not None else _client_from_config(provider_config)
+        client = self.api_client if self.api_client is not None else client_from_config(provider_config)
         try:
             caller = ApiCaller(ApiCallCounter(self.name), provider_config.retry)
             self.check_access(CoreV1Api(client), caller)
@@ -461,7 +461,7 @@ class KubernetesCluster:
                 continue
             except APIConflictError:
                 pass
-            current = _json(self._call("get", resource, read, name, self.namespace, _preload_content=False))
+            current = response_json(self._call("get", resource, read, name, self.namespace, _preload_content=False))
             labels = (current.get("metadata") or {}).get("labels") or {}
             if labels.get(TAG_CLUSTER_NAME) != self.name:
                 self.echo(f"{kind} {name}: exists and was not created by rayk8s for this cluster; used as it is")
@@ -671,7 +671,7 @@ exit 3
             listings = listings[:1]
         for kind, resource, list_call, delete_call in listings:
             items = (
-                _json(
+                response_json(
                     self._call(
                         "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
                     )
@@ -695,7 +695,9 @@ exit 3
         with the first cluster would leave the second's autoscaler without permissions.
         """
         account = self.fields.service_account_name
-        pods = _json(self._call("list", "pods", self.core.list_namespaced_pod, self.namespace, _preload_content=False))
+        pods = response_json(
+            self._call("list", "pods", self.core.list_namespaced_pod, self.namespace, _preload_content=False)
+        )
         clusters = set()
         for pod in pods.get("items") or []:
             labels = (pod.get("metadata") or {}).get("labels") or {}
@@ -722,7 +724,7 @@ exit 3
             listing = self._call(
                 "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
             )
-            for item in _json(listing).get("items") or []:
+            for item in response_json(listing).get("items") or []:
                 name = item["metadata"]["name"]
                 body = {"metadata": {"labels": {TAG_CLUSTER_NAME: heir}}}
                 self._call(

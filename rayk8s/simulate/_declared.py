@@ -39,9 +39,8 @@ from rayk8s.autoscaler import (
     SchedulingRequest,
     schedule,
 )
-from rayk8s.autoscaler._scenario import _shape_count
 from rayk8s.autoscaler._tags import TAG_CLUSTER_NAME
-from rayk8s.autoscaler._validate import describe, expect_list, index_path
+from rayk8s.autoscaler._validate import describe, expect_list, expect_shape_count, index_path
 from rayk8s.errors import ConfigError
 
 __all__ = ["DeclaredLoadSource", "parse_work"]
@@ -63,7 +62,7 @@ def parse_work(value: object, path: str = "work") -> tuple[ResourceDemand, ...]:
     items = expect_list(value, path, "a list of {shape, count}")
     out = []
     for index, item in enumerate(items):
-        shape, count = _shape_count(item, index_path(path, index))
+        shape, count = expect_shape_count(item, index_path(path, index))
         out.append(ResourceDemand(shape, count))
     return tuple(out)
 
