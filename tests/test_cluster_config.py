@@ -90,16 +90,16 @@ def test_ray_setup_fields_are_accepted_and_reported_as_ignored() -> None:
 
 
 @pytest.mark.parametrize("command", [["up", "--yes"], ["down", "--yes"], ["status"]])
-def test_launcher_commands_say_kubernetes_is_not_implemented_yet(tmp_path: Path, command: list[str]) -> None:
-    """up/down/status on a non-local provider exit 2 with one line naming provider.type."""
+def test_launcher_commands_name_the_provider_types_they_run(tmp_path: Path, command: list[str]) -> None:
+    """up/down/status on a provider the launcher does not run exit 2 with one line naming provider.type."""
     raw = base()
-    raw["provider"] = {"type": "kubernetes", "namespace": "ray"}
-    path = tmp_path / "k8s.yaml"
+    raw["provider"] = {"type": "fake"}
+    path = tmp_path / "fake.yaml"
     path.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(main, [command[0], str(path), *command[1:]])
     assert result.exit_code == 2
     assert "provider.type" in result.output
-    assert "not implemented yet" in result.output
+    assert "local or kubernetes" in result.output
 
 
 def test_status_of_a_cluster_never_started(tmp_path: Path) -> None:

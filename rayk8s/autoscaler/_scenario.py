@@ -50,6 +50,7 @@ from rayk8s.autoscaler._validate import (
     expect_mapping,
     expect_number,
     expect_resources,
+    expect_shape_count,
     expect_str,
     expect_worker_limits,
     field_path,
@@ -116,12 +117,12 @@ class Scenario:
             node_types=node_types,
             nodes=_nodes(_list(root, "nodes"), node_types),
             demands=tuple(
-                ResourceDemand(*_shape_count(item, index_path("demands", i)))
+                ResourceDemand(*expect_shape_count(item, index_path("demands", i)))
                 for i, item in enumerate(_list(root, "demands"))
             ),
             placement_groups=_placement_groups(_list(root, "placement_groups")),
             resource_requests=tuple(
-                ResourceRequest(*_shape_count(item, index_path("resource_requests", i)))
+                ResourceRequest(*expect_shape_count(item, index_path("resource_requests", i)))
                 for i, item in enumerate(_list(root, "resource_requests"))
             ),
             max_workers=None if max_workers is None else expect_int(max_workers, "max_workers"),
@@ -272,14 +273,6 @@ def _check_within(available: Resources, capacity: Resources, path: str) -> None:
                 f"{amount:g} available exceeds the node's total of {limit:g}"
                 " (the total is the node type's resources unless the node gives `total`)",
             )
-
-
-def _shape_count(value: object, path: str) -> tuple[Resources, int]:
-    spec = expect_mapping(value, path, "a mapping with shape and count")
-    check_fields(spec, path, required=("shape",), optional=("count",))
-    shape = expect_resources(spec["shape"], field_path(path, "shape"), non_empty=True)
-    count = expect_int(spec.get("count", 1), field_path(path, "count"), minimum=1)
-    return shape, count
 
 
 def _placement_groups(items: list[Any]) -> tuple[PlacementGroup, ...]:

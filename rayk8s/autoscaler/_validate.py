@@ -222,3 +222,12 @@ def expect_resources(value: object, path: str, *, non_empty: bool = False) -> Re
     if non_empty and not resources:
         raise ConfigError(path, "expected at least one resource with an amount above zero")
     return resources
+
+
+def expect_shape_count(value: object, path: str) -> tuple[Resources, int]:
+    """A ``{shape, count}`` mapping (a demand or a resource request); ``count`` defaults to 1."""
+    spec = expect_mapping(value, path, "a mapping with shape and count")
+    check_fields(spec, path, required=("shape",), optional=("count",))
+    shape = expect_resources(spec["shape"], field_path(path, "shape"), non_empty=True)
+    count = expect_int(spec.get("count", 1), field_path(path, "count"), minimum=1)
+    return shape, count

@@ -12,6 +12,8 @@ from rayk8s.cli._main import configure_logging, main
 from rayk8s.cli import (
     _bench,  # noqa: F401  (rayk8s bench)
     _down,  # noqa: F401  (rayk8s down)
+    _head,  # noqa: F401  (rayk8s attach, exec, monitor, get-head-ip)
+    _operator,  # noqa: F401  (rayk8s operator, rayk8s crd)
     _schedule,  # noqa: F401  (rayk8s schedule)
     _simulate,  # noqa: F401  (rayk8s simulate)
     _status,  # noqa: F401  (rayk8s status)

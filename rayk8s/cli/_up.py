@@ -1,16 +1,16 @@
-"""``rayk8s up CONFIG``: start a cluster and its autoscaler (provider ``local`` for now)."""
+"""``rayk8s up CONFIG``: start (or update) a cluster and its autoscaler."""
 
 from __future__ import annotations
 
 import click
 
-from rayk8s.cli._cluster import local_cluster
+from rayk8s.cli._cluster import cluster_for
 from rayk8s.cli._main import main
 
 __all__ = ["up_command"]
 
 
-@main.command("up", short_help="Start a Ray cluster and its autoscaler.")
+@main.command("up", short_help="Create or update a Ray cluster and its autoscaler.")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -19,19 +19,31 @@ __all__ = ["up_command"]
     help="If the cluster runs, keep its Ray processes and restart only the autoscaler (picks up config changes).",
 )
 def up_command(config: str, yes: bool, no_restart: bool) -> None:
-    """Start the cluster CONFIG describes: the Ray head, then the autoscaler in the background.
+    """Start the cluster CONFIG describes: the Ray head, then the autoscaler.
 
-    With `provider.type: local` the head is a real `ray start --head` on this machine and
-    workers are `ray start` processes the autoscaler starts and stops. Returns once the
-    head answers and the autoscaler has made its first update; connect a driver with
-    `ray.init(address="auto")`, watch with `rayk8s status CONFIG`, stop with
-    `rayk8s down CONFIG`.
+    With `provider.type: kubernetes`: the autoscaler's ServiceAccount, Role and
+    RoleBinding, the Services and the head pod, created or brought up to date; the
+    set-up and head start commands run in the head pod, and the autoscaler starts there.
+    Running it again changes only what changed. With `provider.type: local` the head is
+    a real `ray start --head` on this machine and the autoscaler runs beside it.
     """
-    cluster = local_cluster(config)
-    address = cluster.up(
-        restart=not no_restart,
-        confirm=None if yes else (lambda question: click.confirm(question, default=False, err=True)),
-    )
+    from rayk8s.launcher import KubernetesCluster
+
+    confirm = None if yes else (lambda question: click.confirm(question, default=False, err=True))
+    cluster = cluster_for(config)
+    if isinstance(cluster, KubernetesCluster):
+        with cluster:
+            head = cluster.up(restart=not no_restart, confirm=confirm)
+        name = cluster.config.cluster_name
+        click.echo(
+            f"Cluster {name!r} is up in namespace {cluster.namespace!r}. Head pod: {head.id} ({head.internal_ip})"
+        )
+        click.echo(f"  Get a shell on the head:  rayk8s attach {config}")
+        click.echo(f"  Run a command there:      rayk8s exec {config} 'ray status'")
+        click.echo(f"  Follow the autoscaler:    rayk8s monitor {config}")
+        click.echo(f"  Tear it down:             rayk8s down {config} --yes")
+        return
+    address = cluster.up(restart=not no_restart, confirm=confirm)
     click.echo(f"Cluster {cluster.config.cluster_name!r} is up. Ray head (GCS): {address}")
     click.echo('  Connect a driver on this machine:  ray.init(address="auto")')
     click.echo(f"  Watch it:                          rayk8s status {config}")

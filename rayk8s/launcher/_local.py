@@ -56,13 +56,12 @@ MONITOR_TIMEOUT_S = 60.0
 def check_local(config: ClusterConfig) -> None:
     """Refuse a config the local launcher cannot run, naming the field.
 
-    Other provider types get a clear "not implemented yet" rather than a crash.
+    Other provider types get a clear error naming ``provider.type`` rather than a crash.
     """
     if config.provider.get("type") != "local":
         raise ConfigError(
             "provider.type",
-            f"{config.provider.get('type')!r}: only the local launcher is implemented (provider.type: local);"
-            " the Kubernetes launcher is not implemented yet",
+            f"{config.provider.get('type')!r}: the launcher runs clusters of provider.type local or kubernetes",
         )
     check_provider_config(config.provider)
     for name, spec in config.node_types.items():

@@ -15,7 +15,10 @@ Example::
         ...
 
 Only the API server is reachable: pod IPs and ClusterIPs are addresses that
-nothing listens on.
+nothing listens on. The exec API works: KWOK serves ``pods/exec`` for every pod
+by running the command on this machine, in :attr:`ControlPlane.exec_home` (also
+its ``HOME``), so ``kubectl exec`` and ``kubernetes.stream`` really run
+commands; there is no container, so every pod shares that directory.
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class ControlPlane:
         ca_file: the CA that signed the API server's certificate; use it to verify
             TLS for clients built from other credentials (service-account tokens).
         nodes: how many fake Nodes were created (``kwok-node-0`` ...).
+        exec_home: where commands exec'ed into any pod run (their ``HOME``; this
+            source tree is on their ``PYTHONPATH``).
     """
 
     def __init__(self, directory: Path, server: str, nodes: int, *, owns_directory: bool) -> None:
@@ -111,6 +116,7 @@ class ControlPlane:
         self.kubeconfig = directory / "kubeconfig"
         self.server = server
         self.ca_file = directory / "pki" / "ca.crt"
+        self.exec_home = directory / "kwok" / "home"
         self.nodes = nodes
         self._owns_directory = owns_directory
         self._stopped = False
@@ -212,12 +218,8 @@ class ControlPlane:
         if self._owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def service_account_client(self, namespace: str, name: str, *, expiration_s: int = 600) -> ApiClient:
-        """An API client authenticated as ServiceAccount ``namespace/name`` (RBAC applies).
-
-        Asks the TokenRequest API for a token with the admin credentials; the server's
-        certificate is verified with ``ca_file``. Close the client when done.
-        """
+    def service_account_token(self, namespace: str, name: str, *, expiration_s: int = 600) -> str:
+        """A token for ServiceAccount ``namespace/name`` from the TokenRequest API (asked as admin)."""
         import kubernetes.client
         import kubernetes.config
         from kubernetes.client import AuthenticationV1TokenRequest, V1TokenRequestSpec
@@ -233,12 +235,47 @@ class ControlPlane:
             )
         if answer.status is None or not answer.status.token:
             raise ControlPlaneError(f"the TokenRequest for ServiceAccount {namespace}/{name} returned no token")
+        return str(answer.status.token)
+
+    def service_account_client(self, namespace: str, name: str, *, expiration_s: int = 600) -> ApiClient:
+        """An API client authenticated as ServiceAccount ``namespace/name`` (RBAC applies).
+
+        Asks the TokenRequest API for a token with the admin credentials; the server's
+        certificate is verified with ``ca_file``. Close the client when done.
+        """
+        import kubernetes.client
+
+        token = self.service_account_token(namespace, name, expiration_s=expiration_s)
         configuration = kubernetes.client.Configuration()
         configuration.host = self.server
         configuration.ssl_ca_cert = str(self.ca_file)
-        configuration.api_key = {"authorization": str(answer.status.token)}
+        configuration.api_key = {"authorization": token}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         return kubernetes.client.ApiClient(configuration)
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path, *, expiration_s: int = 3600) -> Path:
+        """Write a kubeconfig at ``path`` that authenticates as ServiceAccount ``namespace/name``.
+
+        For a program run as a separate process (an operator) under that account's RBAC;
+        its default namespace is ``namespace``. Returns ``path``.
+        """
+        import yaml
+
+        token = self.service_account_token(namespace, name, expiration_s=expiration_s)
+        user = f"{namespace}-{name}"
+        document = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "rayk8s", "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)}}
+            ],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": user, "context": {"cluster": "rayk8s", "user": user, "namespace": namespace}}],
+            "current-context": user,
+        }
+        path.write_text(yaml.safe_dump(document))
+        path.chmod(0o600)
+        return path
 
     def log_path(self, component: str) -> Path:
         """The log file of ``etcd``, ``kube-apiserver``, ``kube-scheduler``, ... ."""

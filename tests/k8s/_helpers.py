@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
-from kubernetes.client import ApiClient
+import yaml
+from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
 
 from rayk8s.providers._tags import (
     NODE_KIND_WORKER,
@@ -63,6 +65,26 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 60, in
         time.sleep(interval_s)
 
 
+def service_account_with_role(
+    api_client: ApiClient, namespace: str, name: str, rules: list[dict[str, Any]], role: str | None = None
+) -> None:
+    """ServiceAccount ``name`` in ``namespace``, bound to a Role (``role``, default ``name``) with ``rules``."""
+    from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+
+    role = role or name
+    CoreV1Api(api_client).create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac = RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": role}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": f"{name}-{role}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
+
+
 @contextmanager
 def make_provider(
     api_client: ApiClient, namespace: str, cluster: str = "test", **config: Any
@@ -84,3 +106,17 @@ def make_provider(
 
 def pod_names(pods: Mapping[str, Any] | Any) -> set[str]:
     return {pod.metadata.name for pod in pods.items}
+
+
+def apply_rbac(api_client: ApiClient, namespace: str, path: Path) -> None:
+    """Create the ServiceAccount, Role and RoleBinding documents of ``path`` in ``namespace`` (others are skipped)."""
+    core = CoreV1Api(api_client)
+    rbac = RbacAuthorizationV1Api(api_client)
+    for document in yaml.safe_load_all(path.read_text()):
+        kind = (document or {}).get("kind")
+        if kind == "ServiceAccount":
+            core.create_namespaced_service_account(namespace, document)
+        elif kind == "Role":
+            rbac.create_namespaced_role(namespace, document)
+        elif kind == "RoleBinding":
+            rbac.create_namespaced_role_binding(namespace, document)

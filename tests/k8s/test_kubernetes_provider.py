@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes.client import (
     ApiClient,
     CoreV1Api,
     DiscoveryV1Api,
-    RbacAuthorizationV1Api,
 )
 
 from rayk8s.autoscaler import (
@@ -40,8 +38,8 @@ from rayk8s.providers._tags import (
 from rayk8s.providers.kubernetes import KubernetesNodeProvider
 from rayk8s.testing import ControlPlane
 from tests.k8s._fault_proxy import FaultProxy
+from tests.k8s._helpers import apply_rbac, pod_template, wait_for, worker_tags
 from tests.k8s._helpers import make_provider as provider_on
-from tests.k8s._helpers import pod_template, wait_for, worker_tags
 
 RBAC_EXAMPLE = Path(__file__).parents[2] / "examples" / "kubernetes" / "autoscaler-rbac.yaml"
 
@@ -301,16 +299,7 @@ def test_the_shipped_role_allows_everything_the_provider_does_and_nothing_more(
     """Authenticated as the ServiceAccount of examples/kubernetes/autoscaler-rbac.yaml, the
     provider lists, watches, creates, tags and deletes pods and makes its Services; a call
     the Role does not grant is refused with APIForbiddenError naming the call."""
-    core = CoreV1Api(api_client)
-    rbac = RbacAuthorizationV1Api(api_client)
-    for document in yaml.safe_load_all(RBAC_EXAMPLE.read_text()):
-        kind = document["kind"]
-        if kind == "ServiceAccount":
-            core.create_namespaced_service_account(namespace, document)
-        elif kind == "Role":
-            rbac.create_namespaced_role(namespace, document)
-        elif kind == "RoleBinding":
-            rbac.create_namespaced_role_binding(namespace, document)
+    apply_rbac(api_client, namespace, RBAC_EXAMPLE)
     with (
         control_plane.service_account_client(namespace, "rayk8s-autoscaler") as client,
         provider_on(client, namespace, "rbac") as provider,

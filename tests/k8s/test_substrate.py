@@ -18,7 +18,6 @@ from kubernetes.client import (
     ApiextensionsV1Api,
     CoreV1Api,
     CustomObjectsApi,
-    RbacAuthorizationV1Api,
     V1ConfigMap,
     V1Container,
     V1ObjectMeta,
@@ -30,7 +29,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from rayk8s.testing import ControlPlane
-from tests.k8s._helpers import wait_for
+from tests.k8s._helpers import service_account_with_role, wait_for
 
 
 def make_pod(name: str, **spec: Any) -> V1Pod:
@@ -149,33 +148,8 @@ def test_service_account_token_can_do_what_its_role_allows_and_nothing_else(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str
 ) -> None:
     core = CoreV1Api(api_client)
-    rbac = RbacAuthorizationV1Api(api_client)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "pod-reader"},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods"],
-                    "verbs": ["get", "list", "watch"],
-                }
-            ],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "reader-reads-pods"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "pod-reader",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
-        },
-    )
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    service_account_with_role(api_client, namespace, "reader", rules, role="pod-reader")
     core.create_namespaced_pod(namespace, make_pod("visible"))
     with control_plane.service_account_client(namespace, "reader") as reader_client:
         reader = CoreV1Api(reader_client)
@@ -370,3 +344,32 @@ def test_watch_resumes_from_a_resource_version_and_a_too_old_one_is_gone(api_cli
         assert "too old resource version" in error.reason
     finally:
         extensions.delete_custom_resource_definition(f"clocks.{group}")
+
+
+def test_exec_into_a_pod_runs_the_command_here(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str
+) -> None:
+    """The exec API works: the API server reaches KWOK, which runs the command in ``exec_home``."""
+    from kubernetes.stream import stream
+
+    core = CoreV1Api(api_client)
+    core.create_namespaced_pod(namespace, make_pod("shell"))
+    wait_for("the pod to run", lambda: core.read_namespaced_pod("shell", namespace).status.phase == "Running")
+    client = stream(
+        core.connect_get_namespaced_pod_exec,
+        "shell",
+        namespace,
+        command=["sh", "-c", "echo $HOME; pwd"],
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        client.run_forever(timeout=30)
+        output = client.read_stdout()
+    finally:
+        client.close()
+        client.sock.shutdown()
+    assert output.split() == [str(control_plane.exec_home)] * 2

@@ -40,6 +40,7 @@ __all__ = [
     "tag_labels",
     "tags_of",
     "unschedulable_message",
+    "waiting_problem",
 ]
 
 #: Annotations ``tags.rayk8s.io/<key>`` keep tag values a label cannot hold.
@@ -174,6 +175,37 @@ def unschedulable_message(pod: Mapping[str, Any]) -> str | None:
             and condition.get("reason") == "Unschedulable"
         ):
             return str(condition.get("message") or "Unschedulable")
+    return None
+
+
+#: Container waiting reasons that will not resolve by waiting (the kubelet's names).
+STUCK_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+def waiting_problem(pod: Mapping[str, Any]) -> str | None:
+    """``"<container>: <reason>: <message>"`` when a container waits for a reason that will not pass.
+
+    Image pull failures, invalid images, container config errors and crash loops (see
+    :data:`STUCK_REASONS`), in init containers too; ``None`` otherwise.
+    """
+    status = pod.get("status") or {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or ():
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason in STUCK_REASONS:
+                message = waiting.get("message") or ""
+                return f"container {container.get('name')}: {reason}" + (f": {message}" if message else "")
     return None
 
 

@@ -28,6 +28,7 @@ from rayk8s.autoscaler._tags import (
     TAG_NODE_KIND,
     TAG_USER_NODE_TYPE,
 )
+from rayk8s.autoscaler._validate import suggest
 from rayk8s.errors import (
     APIError,
     APINotFoundError,
@@ -138,7 +139,8 @@ class KubernetesProviderConfig:
             raise ConfigError("provider", f"expected a mapping, got {config!r}")
         unknown = sorted(set(config) - _RAY_KEYS - _OUR_KEYS)
         if unknown:
-            raise ConfigError(f"provider.{unknown[0]}", f"unknown field (known: {', '.join(sorted(_OUR_KEYS))})")
+            hint = suggest(unknown[0], _RAY_KEYS | _OUR_KEYS)
+            raise ConfigError(f"provider.{unknown[0]}", f"unknown field{hint} (known: {', '.join(sorted(_OUR_KEYS))})")
         namespace = config.get("namespace")
         if not isinstance(namespace, str) or not _CLUSTER_NAME.match(namespace):
             raise ConfigError("provider.namespace", f"expected a namespace name, got {namespace!r}")
@@ -173,7 +175,7 @@ class KubernetesProviderConfig:
         )
 
 
-def _client_from_config(config: KubernetesProviderConfig) -> ApiClient:
+def client_from_config(config: KubernetesProviderConfig) -> ApiClient:
     if config.kubeconfig is not None:
         try:
             client: ApiClient = _kubeconfig.new_client_from_config(
@@ -199,7 +201,7 @@ def _client_from_config(config: KubernetesProviderConfig) -> ApiClient:
         ) from error
 
 
-def _json(response: Any) -> dict[str, Any]:
+def response_json(response: Any) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(response.data)
         return data
@@ -244,7 +246,7 @@ class KubernetesNodeProvider(NodeProvider):
         self.config = KubernetesProviderConfig.from_dict(provider_config)
         self.namespace = self.config.namespace
         self._owns_client = api_client is None
-        self.api_client = api_client if api_client is not None else _client_from_config(self.config)
+        self.api_client = api_client if api_client is not None else client_from_config(self.config)
         self.core = CoreV1Api(self.api_client)
         self.api_calls = ApiCallCounter(cluster_name)
         extra: dict[str, Any] = {}
@@ -373,7 +375,7 @@ class KubernetesNodeProvider(NodeProvider):
                 label_selector=f"{TAG_CLUSTER_NAME}={self.cluster_name},{TAG_LAUNCH_REQUEST}={selector_value}",
                 _preload_content=False,
             )
-            pods = _json(response).get("items") or []
+            pods = response_json(response).get("items") or []
             for pod in pods:
                 self.cache.apply_write(pod)
         else:
@@ -408,7 +410,7 @@ class KubernetesNodeProvider(NodeProvider):
                 if not retry:
                     stop.set()
                 return _Failure(error, retry)
-            pod = _json(response)
+            pod = response_json(response)
             self.cache.apply_write(pod)
             return str(pod["metadata"]["name"])
 
@@ -466,7 +468,7 @@ class KubernetesNodeProvider(NodeProvider):
                 return None
             except APIError as error:
                 return error
-            body = _json(response)
+            body = response_json(response)
             if body.get("kind") == "Pod" and (body.get("metadata") or {}).get("deletionTimestamp"):
                 self.cache.apply_write(body)
             else:
@@ -506,7 +508,7 @@ class KubernetesNodeProvider(NodeProvider):
         except APINotFoundError:
             self.cache.forget(node_id)
             raise NodeNotFoundError(node_id) from None
-        self.cache.apply_write(_json(response))
+        self.cache.apply_write(response_json(response))
 
     # -- services and resources --------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 The head Service ``<cluster>-ray-head`` (ClusterIP) selects ``component=<cluster>-ray-head``
 (the label the head pod carries) and exposes the Ray client (10001), the dashboard (8265)
 and the GCS port the workers join on (6379). ``provider.services`` lists more Service
-manifests (Ray's cluster-launcher field); a Service without a selector gets the head's.
+manifests (Ray's cluster-launcher field); a Service without a selector gets the head's,
+and one named like the head Service replaces it, with the GCS port added if it lacks it.
 """
 
 from __future__ import annotations
@@ -70,11 +71,27 @@ def service_manifests(
         manifest.setdefault("kind", "Service")
         metadata.pop("namespace", None)
         metadata.setdefault("labels", {})[TAG_CLUSTER_NAME] = cluster_name
+        if metadata["name"] == head["metadata"]["name"]:
+            _add_gcs_port(spec, f"{path}.spec.ports")
         out[metadata["name"]] = manifest
     if owner_reference:
         for manifest in out.values():
             manifest["metadata"]["ownerReferences"] = [dict(owner_reference)]
     return list(out.values())
+
+
+def _add_gcs_port(spec: dict[str, Any], path: str) -> None:
+    """Give a configured head Service the GCS port the workers join on, if it lacks it.
+
+    Ray's example head Service lists only the client and dashboard ports; workers reach
+    the head through this Service (``RAY_HEAD_IP``), so it must expose 6379 as well.
+    """
+    ports = spec.setdefault("ports", [])
+    if not isinstance(ports, list):
+        raise ConfigError(path, f"expected a list of ports, got {ports!r}")
+    gcs = HEAD_PORTS["gcs"]
+    if not any(isinstance(port, Mapping) and port.get("port") == gcs for port in ports):
+        ports.append({"name": "gcs", "port": gcs, "targetPort": gcs, "protocol": "TCP"})
 
 
 def ensure_services(
