@@ -53,6 +53,13 @@ def decide(types: list[NodeType], **kw: object) -> SchedulingResult:
     return result
 
 
+def launched_again(types: list[NodeType], nodes: list[Node], **kw: object) -> dict[str, int]:
+    """Decide, launch what was asked (as pending nodes), decide again: what that launches."""
+    first = decide(types, nodes=nodes, **kw)
+    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
+    return dict(decide(types, nodes=[*nodes, *launched], **kw).launch)
+
+
 def placed_on(result: SchedulingResult, pg_name: str, instance: int = 0) -> list[str]:
     """The node (existing id or new group id) each bundle of one instance landed on, by bundle."""
     where = {}
@@ -408,11 +415,8 @@ def test_a_spread_group_cut_short_by_max_workers_is_replanned_without_launching_
         pg("SPREAD", {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}, {"CPU": 4}, count=3),
     ]
     full = [running("n0", "t0"), running("n1", "t0")]
-    kw = {"placement_groups": groups if pack_first else groups[::-1], "max_workers": 8}
-    first = decide(types, nodes=full, **kw)
-    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
-    again = decide(types, nodes=[*full, *launched], **kw)
-    assert again.launch == {}
+    ordered = groups if pack_first else groups[::-1]
+    assert launched_again(types, full, placement_groups=ordered, max_workers=8) == {}
 
 
 def test_a_pack_group_no_node_holds_whole_is_replanned_without_launching_more() -> None:
@@ -430,8 +434,4 @@ def test_a_pack_group_no_node_holds_whole_is_replanned_without_launching_more() 
         pg("PACK", {"CPU": 0.5}),
         pg("PACK", {"CPU": 0.5, "custom": 1}, {"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}),
     ]
-    full = [running("n0", "t3")]
-    first = decide(types, nodes=full, placement_groups=groups)
-    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
-    again = decide(types, nodes=[*full, *launched], placement_groups=groups)
-    assert again.launch == {}
+    assert launched_again(types, [running("n0", "t3")], placement_groups=groups) == {}
