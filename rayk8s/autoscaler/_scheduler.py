@@ -9,7 +9,9 @@ and nodes planned in this decision are all *bins* — in Ray v2's order:
 2. **request_resources**: pack the requested shapes against the *total* capacity of every
    bin (used or not); plan nodes for what does not fit.
 3. **placement groups**, each instance whole or not at all: STRICT_PACK (and PACK when a
-   type holds a whole instance) packed like tasks of the instance's summed shape;
+   type holds a whole instance) packed like tasks of the instance's summed shape — PACK
+   being soft, the decision is also made with PACK bundles packed like tasks, and the
+   cheaper kept (ties: whole instances; see :func:`_decide`);
    STRICT_SPREAD on distinct nodes, many instances striped round-robin over new nodes;
    SPREAD over distinct running nodes where they fit, the rest packed like tasks and
    dealt round-robin, no node launched only to spread (see
@@ -118,6 +120,26 @@ def schedule(request: SchedulingRequest) -> SchedulingResult:
 
 
 def _decide(context: _Context) -> SchedulingResult:
+    """The decision with PACK instances kept whole, or with their bundles packed like
+    tasks when that leaves less unplaced or costs less (PACK is a soft strategy).
+
+    Ties go to whole instances. Each variant converges on its own, so deciding again
+    with the chosen nodes pending finds the chosen variant launches nothing, and the
+    other can only tie it (then whole instances win, launching nothing too) or cost more.
+    """
+    whole = _converge(context)
+    if not context.splittable_packs:
+        return whole
+    context.pack_bundles = True
+    try:
+        bundles = _converge(context)
+    finally:
+        context.pack_bundles = False
+    score = (_unplaced_value(context, bundles), bundles.cost)
+    return bundles if score < (_unplaced_value(context, whole), whole.cost) else whole
+
+
+def _converge(context: _Context) -> SchedulingResult:
     """Rounds of the pipeline until they converge."""
     planned: list[str] = []
     rounds: list[_Run] = []
@@ -231,6 +253,13 @@ class _Context:
             self.pool.add([node.id], node.node_type, LAUNCHING, total)
             self.totals.add([node.id], node.node_type, LAUNCHING, total)
         self.pg_names = [group.name or f"pg{index}" for index, group in enumerate(request.placement_groups)]
+        #: Whether some PACK group has several bundles: then the decision is also made
+        #: with PACK bundles packed like tasks (:attr:`pack_bundles`), and the cheaper kept.
+        self.splittable_packs = any(
+            group.strategy is PlacementStrategy.PACK and len(group.bundles) > 1 for group in request.placement_groups
+        )
+        #: PACK instances have their bundles packed like tasks, even where a node holds one whole.
+        self.pack_bundles = False
 
     def _node_total(self, node: Node) -> Vector:
         if node.total is not None:
@@ -373,9 +402,17 @@ class _Run:
         context = self.context
         groups = context.request.placement_groups
         # Consecutive groups packed whole go together, and so do consecutive SPREAD groups'
-        # bundles packed like tasks; runs are placed in request order.
+        # bundles and consecutive PACK groups' bundles packed like tasks (PACK instances no
+        # node holds whole, or all of them when the decision splits PACK instances); runs
+        # are placed in request order.
         kinds = [
-            "whole" if self._packs_whole(group) else "spread" if group.strategy is PlacementStrategy.SPREAD else ""
+            "whole"
+            if self._packs_whole(group)
+            else "spread"
+            if group.strategy is PlacementStrategy.SPREAD
+            else "pack"
+            if group.strategy is PlacementStrategy.PACK
+            else ""
             for group in groups
         ]
         runs: list[list[int]] = []
@@ -390,6 +427,13 @@ class _Run:
                 placed = self._pack_wholes(run)
                 for index in run:
                     self._placement_group(index, groups[index], placed[index])
+            elif kind == "pack":  # bundles packed like tasks, each instance on as few nodes as they fill
+                items = [(context.pg_names[i], [context.universe.vector(b) for b in groups[i].bundles]) for i in run]
+                placed_list = self._spread_as_tasks(
+                    [(name, bundles, 0, groups[i].count) for i, (name, bundles) in zip(run, items)], spread=False
+                )
+                for i, n in zip(run, placed_list):
+                    self._placement_group(i, groups[i], n)
             elif kind == "spread":
                 bundles = {i: [context.universe.vector(b) for b in groups[i].bundles] for i in run}
                 first = {i: self._on_existing(i, bundles[i], relaxed=False) for i in run}
@@ -685,15 +729,17 @@ class _Run:
     ) -> None:
         """Place the instances of one group: aggregated where possible, one by one otherwise.
 
-        STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
-        instances as one shape through the same fill-and-buy as tasks. SPREAD and
+        STRICT_PACK (and PACK, when one node type holds a whole instance and the decision
+        keeps PACK instances whole) packs whole instances as one shape through the same
+        fill-and-buy as tasks; other PACK instances come with ``placed_whole`` placed
+        already, their bundles packed like tasks (:meth:`_spread_as_tasks`). SPREAD and
         STRICT_SPREAD place instances one by one on distinct existing nodes while they fit
         there; STRICT_SPREAD then stripes the rest over new nodes (:meth:`_stripe`), while
         SPREAD — a preference, not worth launching nodes for — packs the rest like tasks
         and spreads each instance over the nodes that took them
-        (:meth:`_spread_as_tasks`). Whatever is left — PACK instances no node holds whole,
-        SPREAD instances beyond the limits — goes one by one; identical instances fail
-        alike, so the first failure ends the group.
+        (:meth:`_spread_as_tasks`). Whatever is left — PACK instances the bundle packing
+        could not complete, SPREAD instances beyond the limits — goes one by one;
+        identical instances fail alike, so the first failure ends the group.
         """
         context = self.context
         name = context.pg_names[index]
@@ -702,10 +748,6 @@ class _Run:
         placed = 0
         if placed_whole is not None:
             placed = placed_whole
-        elif strategy is PlacementStrategy.PACK:
-            # No node holds a whole instance: its bundles are packed like tasks, each
-            # instance's bundles dealt onto as few of those nodes as they fill.
-            [placed] = self._spread_as_tasks([(name, bundles, 0, group.count)], spread=False)
         elif strategy in (PlacementStrategy.SPREAD, PlacementStrategy.STRICT_SPREAD):
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
@@ -759,8 +801,9 @@ class _Run:
         """Whether the group's instances are packed whole, each on one node, like tasks."""
         if group.strategy is PlacementStrategy.STRICT_PACK:
             return True
-        whole = _sum(self.context.universe.vector(bundle) for bundle in group.bundles)
-        return group.strategy is PlacementStrategy.PACK and self._some_node_holds(whole)
+        if group.strategy is not PlacementStrategy.PACK or self.context.pack_bundles:
+            return False
+        return self._some_node_holds(_sum(self.context.universe.vector(bundle) for bundle in group.bundles))
 
     def _pack_wholes(self, indexes: list[int]) -> dict[int, int]:
         """Pack the instances of the groups ``indexes``, each whole on one node, all at once.

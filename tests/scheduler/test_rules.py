@@ -281,6 +281,29 @@ def test_pack_spills_to_several_nodes_when_no_node_holds_the_group() -> None:
     assert result.unfulfilled == ()
 
 
+def test_pack_splits_instances_when_whole_ones_would_cost_more() -> None:
+    """PACK is a soft strategy: four instances of 3 CPUs need four 4-CPU nodes whole, but
+    three when bundles may share nodes; the cheaper plan is kept, every instance whole (all
+    of its bundles placed) and on at most two nodes."""
+    result = decide([cpu_type(cpus=4)], placement_groups=[pg("PACK", {"CPU": 1}, {"CPU": 2}, count=4)])
+    assert dict(result.launch) == {"cpu": 3}
+    assert result.unfulfilled == ()
+    assert all(1 <= len(set(placed_on(result, "pg0", i))) <= 2 for i in range(4))
+
+
+def test_pack_keeps_instances_whole_when_splitting_saves_nothing() -> None:
+    """Splitting three instances of 2 + 2 CPUs over 4-CPU nodes needs as many nodes as
+    keeping them whole, so ties go to whole instances: each on one node."""
+    result = decide([cpu_type(cpus=4)], placement_groups=[pg("PACK", {"CPU": 2}, {"CPU": 2}, count=3)])
+    assert dict(result.launch) == {"cpu": 3}
+    assert all(len(set(placed_on(result, "pg0", i))) == 1 for i in range(3))
+
+
+def test_pack_split_by_cost_is_stable_when_replanned() -> None:
+    """The split plan's nodes, once pending, hold every instance again: nothing more is launched."""
+    assert launched_again([cpu_type(cpus=4)], [], placement_groups=[pg("PACK", {"CPU": 1}, {"CPU": 2}, count=4)]) == {}
+
+
 def test_spread_uses_distinct_nodes_where_possible() -> None:
     """Two existing nodes with room: the two bundles go to different ones."""
     result = decide(
