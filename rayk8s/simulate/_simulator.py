@@ -35,7 +35,9 @@ from rayk8s.autoscaler import (
     PlacementStrategy,
     ResourceDemand,
     Resources,
+    Scheduler,
     StatusSummary,
+    schedule,
 )
 from rayk8s.autoscaler._ports import ProviderNodeStatus
 from rayk8s.providers.fake import FakeNodeProvider, ManualClock
@@ -346,7 +348,9 @@ class Simulator:
     """Run a :class:`Trace` through the real autoscaler on the fake provider.
 
     ``timeline``: record one entry per step (off saves memory for long benchmarks).
-    ``on_step``: called after each step with ``(t, update_result)``.
+    ``on_step``: called after each step with ``(t, update_result)``. ``scheduler``: the
+    scheduling function the autoscaler asks (default :func:`~rayk8s.autoscaler.schedule`),
+    to compare schedulers over time on the same trace.
     """
 
     def __init__(
@@ -356,6 +360,7 @@ class Simulator:
         cluster_name: str = "simulated",
         timeline: bool = True,
         on_step: Callable[[float, Any], None] | None = None,
+        scheduler: Scheduler = schedule,
     ) -> None:
         self.trace = trace
         self.clock = ManualClock(0.0)
@@ -368,6 +373,7 @@ class Simulator:
             provider=self.provider,
             load_source=self.workload,
             clock=self.clock,
+            scheduler=scheduler,
         )
         self.record_timeline = timeline
         self.on_step = on_step
@@ -460,6 +466,6 @@ class Simulator:
         return SimulationResult(summary, timeline, result.status if result is not None else None, elapsed)
 
 
-def simulate(trace: Trace, *, timeline: bool = True) -> SimulationResult:
-    """Run ``trace`` and return what was measured."""
-    return Simulator(trace, timeline=timeline).run()
+def simulate(trace: Trace, *, timeline: bool = True, scheduler: Scheduler = schedule) -> SimulationResult:
+    """Run ``trace`` (with ``scheduler`` deciding what to launch) and return what was measured."""
+    return Simulator(trace, timeline=timeline, scheduler=scheduler).run()
