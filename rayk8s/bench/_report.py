@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_cost_vs_bound", "plot_policy_timelines", "render_markdown", "write_outputs"]
+__all__ = ["plot_cost_vs_bound", "plot_policy_timelines", "plot_trace_strategies", "render_markdown", "write_outputs"]
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -135,53 +135,109 @@ def render_markdown(document: dict[str, Any], *, command: str | None = None) -> 
         out += _table([*head, "check"], detail)
     traces = document["traces"]
     if traces:
+        reference = meta.get("trace_reference") or traces[0].get("strategy", "rayk8s")
+        swept = [t for t in traces if t.get("strategy", reference) == reference]
         out += [
             "",
             "## Autoscaling policies on the simulator",
             "",
             f"Traces at scale `{meta['trace_scale']}` run by `rayk8s simulate`'s simulator (the real autoscaler on "
-            "the fake provider, a virtual clock). Policy `upX-idleYm`: `upscaling_speed` X, "
-            "`idle_timeout_minutes` Y. Time to fulfil: from a task's arrival to its placement.",
+            f"the fake provider, a virtual clock), the autoscaler asking `{reference}`'s scheduler. Policy "
+            "`upX-idleYm`: `upscaling_speed` X, `idle_timeout_minutes` Y. Time to fulfil: from a task's arrival "
+            "to its placement. What each trace family is built to show: "
+            "[docs/benchmarks.md](../docs/benchmarks.md#trace-families-and-policies).",
             "",
         ]
-        out += _table(
-            [
-                "trace",
-                "policy",
-                "fulfil p50 s",
-                "fulfil p95 s",
-                "node-hours",
-                "idle node-hours",
-                "cost",
-                "launches",
-                "terminations",
-                "peak nodes",
-                "launch failures",
-                "unfulfilled at end",
-            ],
-            [
+        out += _trace_table(swept, first="trace", second="policy")
+        compared = [t for t in traces if t["policy"] in meta.get("compare_policies", ())]
+        names = meta.get("trace_strategies") or []
+        if len(names) > 1 and compared:
+            out += [
+                "",
+                "## Scheduling strategies on the simulator",
+                "",
+                f"The same traces with the autoscaler step asking each strategy's scheduler "
+                f"(`Autoscaler(scheduler=...)`), under {', '.join(f'`{p}`' for p in meta['compare_policies'])}. "
+                "Ray's v1 and v2 adapters give launch counts, not placements, so they cannot drive the "
+                "autoscaler and sit this out. *cost vs ref*: the mean over these runs of the strategy's cost "
+                f"over `{reference}`'s on the same trace and policy.",
+                "",
+                "### Summary per strategy on traces",
+                "",
+            ]
+            summary = document["summary"].get("traces", {})
+            out += _table(
                 [
-                    t["trace"],
-                    f"`{t['policy']}`",
-                    _fmt(t["summary"]["time_to_fulfil_p50_s"], 0),
-                    _fmt(t["summary"]["time_to_fulfil_p95_s"], 0),
-                    _fmt(t["summary"]["node_hours"], 2),
-                    _fmt(t["summary"]["idle_node_hours"], 2),
-                    _fmt(t["summary"]["cost"], 2),
-                    _fmt(t["summary"]["launches"]),
-                    _fmt(t["summary"]["terminations"]),
-                    _fmt(t["summary"]["peak_nodes"]),
-                    _fmt(t["summary"]["launch_failures"]),
-                    _fmt(t["summary"]["unfulfilled_at_end"]),
-                ]
-                for t in traces
-            ],
-        )
+                    "strategy",
+                    "runs",
+                    "cost",
+                    "cost vs ref",
+                    "node-hours",
+                    "idle node-hours",
+                    "mean fulfil p95 s",
+                    "mean fulfil mean s",
+                    "launches",
+                    "terminations",
+                    "unfulfilled at end",
+                    "errors",
+                ],
+                [
+                    [
+                        f"`{name}`",
+                        _fmt(item["runs"]),
+                        _fmt(item["cost"], 2),
+                        _fmt(item.get("cost_vs_reference"), 3),
+                        _fmt(item["node_hours"], 2),
+                        _fmt(item["idle_node_hours"], 2),
+                        _fmt(item["mean_fulfil_p95_s"], 0),
+                        _fmt(item["mean_fulfil_mean_s"], 1),
+                        _fmt(item["launches"]),
+                        _fmt(item["terminations"]),
+                        _fmt(item["unfulfilled_at_end"]),
+                        _fmt(item["errors"]),
+                    ]
+                    for name, item in summary.items()
+                ],
+            )
+            order = {name: i for i, name in enumerate(names)}
+            policy_order = {name: i for i, name in enumerate(meta["compare_policies"])}
+            family_order = {name: i for i, name in enumerate(dict.fromkeys(t["trace"] for t in traces))}
+            compared.sort(
+                key=lambda t: (family_order[t["trace"]], policy_order[t["policy"]], order.get(t["strategy"], 99))
+            )
+            out += ["", "### Every trace run per strategy", ""]
+            out += _trace_table(compared, first="trace", second="policy", third="strategy")
     plots = document.get("plots")
     if plots:
         out += ["", "## Plots", ""]
         out += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(out) + "\n"
+
+
+def _trace_table(rows: list[dict[str, Any]], **named: str) -> list[str]:
+    """The trace metrics, one row per run; the first columns name the run (``named``)."""
+    columns = list(named.values())
+    metrics = [
+        ("fulfil p50 s", "time_to_fulfil_p50_s", 0),
+        ("fulfil p95 s", "time_to_fulfil_p95_s", 0),
+        ("fulfil mean s", "time_to_fulfil_mean_s", 1),
+        ("node-hours", "node_hours", 2),
+        ("idle node-hours", "idle_node_hours", 2),
+        ("cost", "cost", 2),
+        ("launches", "launches", 0),
+        ("terminations", "terminations", 0),
+        ("peak nodes", "peak_nodes", 0),
+        ("launch failures", "launch_failures", 0),
+        ("unfulfilled at end", "unfulfilled_at_end", 0),
+    ]
+    body = []
+    for row in rows:
+        cells = [row[c] if c == "trace" else f"`{row[c]}`" for c in columns]
+        for _, key, digits in metrics:
+            value = row["summary"][key]
+            cells.append(_fmt(value, digits) if isinstance(value, float) else _fmt(value))
+        body.append(cells)
+    return _table([*columns, *(head for head, _, _ in metrics)], body)
 
 
 # --- plots ----------------------------------------------------------------------------------
@@ -263,6 +319,42 @@ def plot_policy_timelines(family: str, timelines: dict[str, list[dict[str, Any]]
     save_figure(figure, path, layout=False)
 
 
+def plot_trace_strategies(document: dict[str, Any], path: str | Path) -> None:
+    """Strategies compared on the traces: one row per trace family, one column per metric
+    (cost, mean and p95 time to fulfil, launches), grouped bars per policy, one bar per strategy."""
+    from rayk8s.simulate._plot import pyplot, save_figure
+
+    plt = pyplot()
+    meta = document["meta"]
+    names = meta["trace_strategies"]
+    policies = meta["compare_policies"]
+    families = list(dict.fromkeys(t["trace"] for t in document["traces"]))
+    by_key = {(t["trace"], t["strategy"], t["policy"]): t["summary"] for t in document["traces"]}
+    metrics = (
+        ("cost", "cost ($)"),
+        ("time_to_fulfil_mean_s", "mean time to fulfil (s)"),
+        ("time_to_fulfil_p95_s", "time to fulfil p95 (s)"),
+        ("launches", "launches"),
+    )
+    figure, axes = plt.subplots(
+        len(families), len(metrics), figsize=(4.2 * len(metrics), 0.8 + 2.4 * len(families)), dpi=80, squeeze=False
+    )
+    width = 0.8 / max(1, len(names))
+    for row, family in enumerate(families):
+        for column, (key, label) in enumerate(metrics):
+            axis = axes[row][column]
+            for k, name in enumerate(names):
+                values = [(by_key.get((family, name, p)) or {}).get(key) or 0 for p in policies]
+                axis.bar([i + k * width for i in range(len(policies))], values, width, label=name)
+            axis.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(policies))], policies, fontsize=8)
+            axis.set_title(f"{family}: {label}", fontsize=9)
+            axis.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(names) or 1, fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (0.8 + 2.4 * len(families))))
+    save_figure(figure, path, layout=False)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -276,12 +368,18 @@ def write_plots(document: dict[str, Any], directory: str | Path, *, relative_to:
         path = folder / "cost-vs-bound.png"
         plot_cost_vs_bound(document, path)
         written.append(path)
+    reference = document["meta"].get("trace_reference")
     by_family: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for (family, policy), timeline in document.get("_timelines", {}).items():
-        by_family.setdefault(family, {})[policy] = timeline
+    for (family, strategy, policy), timeline in document.get("_timelines", {}).items():
+        if strategy == reference:
+            by_family.setdefault(family, {})[policy] = timeline
     for family, timelines in by_family.items():
         path = folder / f"timeline-{_slug(family)}.png"
         plot_policy_timelines(family, timelines, path)
+        written.append(path)
+    if len(document["meta"].get("trace_strategies") or ()) > 1 and document["meta"].get("compare_policies"):
+        path = folder / "trace-strategies.png"
+        plot_trace_strategies(document, path)
         written.append(path)
     if relative_to is not None:
         return [str(p.resolve().relative_to(relative_to.resolve())) for p in written]

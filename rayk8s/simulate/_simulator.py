@@ -312,7 +312,8 @@ class SimulationResult:
             f" in {self.elapsed_s:.1f} s",
             f"Demand:        {s['arrived']} arrived, {s['placed']} placed,"
             f" {s['unfulfilled_at_end']} unfulfilled at end",
-            f"Time to fulfil: p50 {_seconds(s['time_to_fulfil_p50_s'])}, p95 {_seconds(s['time_to_fulfil_p95_s'])}",
+            f"Time to fulfil: p50 {_seconds(s['time_to_fulfil_p50_s'])}, p95 {_seconds(s['time_to_fulfil_p95_s'])},"
+            f" mean {_seconds(s['time_to_fulfil_mean_s'])}",
             f"Nodes:         peak {s['peak_nodes']}; {s['launches']} launched, {s['terminations']} terminated,"
             f" {s['launch_failures']} launch failures",
             f"Node-hours:    {s['node_hours']:.2f} (idle {s['idle_node_hours']:.2f}); cost {s['cost']:.2f}",
@@ -329,6 +330,11 @@ class SimulationResult:
 
 def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} s"
+
+
+def _mean(waits: list[tuple[float, int]]) -> float | None:
+    total = sum(count for _, count in waits)
+    return sum(wait * count for wait, count in waits) / total if total else None
 
 
 def _percentile(waits: list[tuple[float, int]], fraction: float) -> float | None:
@@ -445,6 +451,7 @@ class Simulator:
         summary = {
             "time_to_fulfil_p50_s": _percentile(waits, 0.50),
             "time_to_fulfil_p95_s": _percentile(waits, 0.95),
+            "time_to_fulfil_mean_s": _mean(waits),
             "node_hours": sum(node_seconds.values()) / 3600,
             "cost": sum(item["cost"] for item in per_type.values()),
             "idle_node_hours": idle_seconds / 3600,
