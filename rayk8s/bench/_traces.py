@@ -69,7 +69,7 @@ class TraceScale:
 
 
 QUICK = TraceScale("quick", duration_s=20 * 60, step_s=5, rate=0.3)
-FULL = TraceScale("full", duration_s=2 * 3600, step_s=2, rate=1.0)
+FULL = TraceScale("full", duration_s=2 * 3600, step_s=5, rate=1.0)
 SCALES = {QUICK.name: QUICK, FULL.name: FULL}
 
 
