@@ -302,6 +302,7 @@ def run_bench(
             rows.append(row)
             bad = sum(len(e.get("violations", ())) for e in row["strategies"].values())
             say(f"[{time.perf_counter() - started:6.1f}s] {scenario.name}" + (f" — {bad} VIOLATIONS" if bad else ""))
+    scenarios_s = time.perf_counter() - started
     trace_rows: list[dict[str, Any]] = []
     timelines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     runs = trace_runs(spec, chosen)
@@ -334,6 +335,8 @@ def run_bench(
             "trace_reference": runs[0][0].name if runs else None,
             "trace_scale": spec.trace_scale,
             "wall_s": time.perf_counter() - started,
+            "scenarios_s": scenarios_s,
+            "traces_s": time.perf_counter() - started - scenarios_s,
         },
         "scenarios": rows,
         "traces": trace_rows,
