@@ -310,3 +310,11 @@ def test_a_violation_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 1
     assert "VIOLATIONS" in result.stdout
     assert "the checker found" in result.stderr
+
+
+def test_the_report_says_why_the_bound_is_off() -> None:
+    """`--no-bound` is named as the reason the bound is off, not a missing scipy."""
+    args = ["bench", "--strategy", "ffd", "--family", "uniform-cpu", "--no-traces", "--no-bound"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "lower bound off (--no-bound)" in result.stdout

@@ -328,6 +328,7 @@ def run_bench(
             "python": platform.python_version(),
             "ray": ray_version,
             "bound": bool(bound and _has("scipy")),
+            "bound_off_reason": None if bound and _has("scipy") else ("--no-bound" if not bound else "needs scipy"),
             "strategies": {s.name: s.description for s in chosen},
             "policies": [p.name for p in spec.policies],
             "compare_policies": [p.name for p in spec.compare_policies],
