@@ -50,10 +50,10 @@ from rayk8s.providers._tags import (
     TAG_USER_NODE_TYPE,
 )
 from rayk8s.providers.kubernetes import HEAD_PORTS, KubernetesNodeProvider, KubernetesProviderConfig
-from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller
+from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller, read_or_none, response_json, server_has
 from rayk8s.providers.kubernetes._exec import pod_exec
 from rayk8s.providers.kubernetes._pods import waiting_problem
-from rayk8s.providers.kubernetes._provider import client_from_config, response_json
+from rayk8s.providers.kubernetes._provider import client_from_config
 
 __all__ = [
     "BOOTSTRAP_PATH",
@@ -395,8 +395,8 @@ class KubernetesCluster:
         """Create or update the cluster; returns the running head. See the module docstring."""
         mounts = _read_mounts(self.config)
         self.apply_rbac()
-        names = self.provider.ensure_services()
-        self.echo(f"Services: {', '.join(names)}")
+        for name, outcome in self.provider.ensure_services().items():
+            self.echo(f"Service {name}: {outcome}")
         head = self._ensure_head(confirm)
         head = self._wait_running(head.id)
         self.echo(f"Head pod {head.id} is running (IP {head.internal_ip})")
@@ -420,6 +420,9 @@ class KubernetesCluster:
 
     def apply_rbac(self) -> None:
         """Create or update the autoscaler's ServiceAccount, Role and RoleBinding; print what was done.
+
+        Each is read first: created if missing, patched if it differs, else left (a
+        second ``up`` only reads them).
 
         An object of that name that rayk8s did not create (no ``ray-cluster-name`` label
         of this cluster) is used as it is and never deleted by ``down``.
@@ -455,24 +458,28 @@ class KubernetesCluster:
             body = self._labelled(manifest)
             name = body["metadata"]["name"]
             kind = body.get("kind", resource)
-            try:
-                self._call("create", resource, create, self.namespace, body, idempotent=False, _preload_content=False)
-                self.echo(f"{kind} {name}: created")
-                continue
-            except APIConflictError:
-                pass
-            current = response_json(self._call("get", resource, read, name, self.namespace, _preload_content=False))
+            current = read_or_none(self.provider.caller, resource, read, name, self.namespace)
+            if current is None:
+                try:
+                    self._call(
+                        "create", resource, create, self.namespace, body, idempotent=False, _preload_content=False
+                    )
+                except APIConflictError:  # made since we read: compare with that one
+                    current = read_or_none(self.provider.caller, resource, read, name, self.namespace) or {}
+                else:
+                    self.echo(f"{kind} {name}: created")
+                    continue
             labels = (current.get("metadata") or {}).get("labels") or {}
             if labels.get(TAG_CLUSTER_NAME) != self.name:
                 self.echo(f"{kind} {name}: exists and was not created by rayk8s for this cluster; used as it is")
                 continue
             wanted = {key: body.get(key) for key in keys}
-            if all(_same(current.get(key), value) for key, value in wanted.items()) and _same(
+            if all(server_has(current.get(key), value) for key, value in wanted.items()) and server_has(
                 labels, {**labels, **body["metadata"]["labels"]}
             ):
                 self.echo(f"{kind} {name}: unchanged")
                 continue
-            if resource == "rolebindings" and not _same(current.get("roleRef"), body.get("roleRef")):
+            if resource == "rolebindings" and not server_has(current.get("roleRef"), body.get("roleRef")):
                 # roleRef cannot change: replace the binding.
                 self._call("delete", resource, rbac.delete_namespaced_role_binding, name, self.namespace)
                 self._call("create", resource, create, self.namespace, body, idempotent=False, _preload_content=False)
@@ -776,12 +783,3 @@ def _to_stderr(data: bytes) -> None:
 
 def _close(client: Any) -> None:
     client.close()
-
-
-def _same(current: Any, wanted: Any) -> bool:
-    """Whether the server's value already equals what we would write (defaults it added aside)."""
-    if isinstance(wanted, Mapping):
-        return isinstance(current, Mapping) and all(_same(current.get(k), v) for k, v in wanted.items())
-    if isinstance(wanted, list):
-        return isinstance(current, list) and len(current) == len(wanted) and all(map(_same, current, wanted))
-    return bool(current == wanted)

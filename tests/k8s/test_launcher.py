@@ -209,6 +209,29 @@ def test_a_second_up_changes_nothing(
         cluster.down()
 
 
+def test_up_on_an_unchanged_cluster_only_reads_and_execs(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+) -> None:
+    """A second `up` (a new launcher, as a second `rayk8s up` is) creates, patches and deletes
+    nothing: one read per RBAC object and Service, the pod list and watch, and the execs."""
+    raw = raw_config("lc-reads", namespace, control_plane)
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+        calls = cluster.provider.api_calls.snapshot()
+        cluster.down()
+    print("API calls of a second up:", sorted(calls.items()), "total", sum(calls.values()))
+    writes = {key: n for key, n in calls.items() if key[0] in ("create", "patch", "delete") and key[1] != "pods/exec"}
+    assert writes == {}
+    assert {key: n for key, n in calls.items() if key[0] == "get"} == {
+        ("get", "serviceaccounts"): 1,
+        ("get", "roles"): 1,
+        ("get", "rolebindings"): 1,
+        ("get", "services"): 1,
+    }
+
+
 def test_a_changed_config_updates_only_what_changed(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
 ) -> None:
@@ -347,7 +370,7 @@ def test_the_created_rbac_is_enough_for_the_autoscaler(
             KubernetesNodeProvider(raw["provider"], "lc-rbac", api_client=sa_client) as provider,
         ):
             assert not provider.nodes().partial
-            assert provider.ensure_services() == ["lc-rbac-ray-head"]
+            assert provider.ensure_services() == {"lc-rbac-ray-head": "unchanged"}
             (worker,) = provider.create_node(worker_config, worker_tags("lc-rbac", node_type="worker_node"), 1)
             provider.set_node_tags(worker, {"ray-node-status": "up-to-date"})
             provider.terminate_nodes([worker])
@@ -433,8 +456,8 @@ def test_forbidden_and_missing_namespace_are_one_line(
         pytest.raises(APIForbiddenError) as raised,
     ):
         cluster.up()
-    assert str(raised.value).startswith("create serviceaccounts failed (403)")
-    assert 'cannot create resource "serviceaccounts"' in str(raised.value)
+    assert str(raised.value).startswith("get serviceaccounts failed (403)")
+    assert 'cannot get resource "serviceaccounts"' in str(raised.value)
     assert objects(api_client, namespace).keys() == {"ServiceAccount/default"}
 
     missing = raw_config("lc-missing", "no-such-namespace", control_plane)
