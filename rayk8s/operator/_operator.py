@@ -183,82 +183,71 @@ def make_registry(settings: OperatorSettings, api_client: ApiClient) -> kopf.Ope
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
+        """One RayCluster's loop: build its runtime, update it every interval, stop with the daemon."""
+        writer = _StatusWriter(custom, namespace, name)
+        writer.last = {k: v for k, v in dict(status).items() if k != "kopf"} or None
+        runtime: ClusterRuntime | None = None
+        rejected: dict[str, Any] | None = None  # the last spec found invalid
+        invalid: str | None = None  # why, while the current spec is that one
+        failure: str | None = None  # the last error building the cluster's runtime (retried)
+
+        def work() -> object:
+            return (meta.get("annotations") or {}).get(WORK_ANNOTATION)
+
         with structlog.contextvars.bound_contextvars(cluster=name):
-            await _run_cluster(name, namespace, uid, spec, meta, body, status, stopped, settings, api_client, custom)
+            try:
+                while not stopped:
+                    current = copy.deepcopy(dict(spec))
+                    generation = meta.get("generation")
+                    interval = settings.update_interval_s or 5.0
+                    try:
+                        if runtime is None and current != rejected:
+                            runtime = await asyncio.to_thread(
+                                ClusterRuntime,
+                                name,
+                                namespace,
+                                uid,
+                                current,
+                                api_client=api_client,
+                                settings=settings,
+                                work=work,
+                            )
+                            _metrics.CLUSTERS.inc()
+                            log.info(
+                                "cluster_started", namespace=namespace, node_types=sorted(runtime.config.node_types)
+                            )
+                        elif (
+                            runtime is not None and current not in (runtime.spec, rejected) and runtime.reload(current)
+                        ):
+                            kopf.event(body, type="Normal", reason="ConfigReloaded", message="applied the changed spec")
+                        failure = None
+                    except ConfigError as error:
+                        if current != rejected:
+                            rejected, invalid = current, str(error)
+                            log.error("invalid_spec", error=invalid)
+                            kopf.event(body, type="Warning", reason="InvalidSpec", message=invalid)
+                            if runtime is None:
+                                await asyncio.to_thread(writer.write, invalid_status(error, generation))
+                    except RayK8sError as error:  # cannot start the cluster's runtime yet (Ray missing, ...): retried
+                        if str(error) != failure:
+                            failure = str(error)
+                            log.error("cluster_start_failed", error=failure)
+                            kopf.event(body, type="Warning", reason="StartFailed", message=failure)
+                            await asyncio.to_thread(writer.write, failed_status(failure, generation))
+                    if runtime is not None:
+                        interval = runtime.update_interval_s
+                        if current == runtime.spec:
+                            rejected = invalid = None
+                        await _update_once(runtime, body, writer, generation if invalid is None else None, invalid)
+                    await stopped.wait(interval)
+            finally:
+                if runtime is not None:
+                    _metrics.CLUSTERS.dec()
+                    _metrics.forget_cluster(name, set(runtime.autoscaler_config.node_types))
+                    await asyncio.to_thread(runtime.close)
+                    log.info("cluster_stopped")
 
     return registry
-
-
-async def _run_cluster(
-    name: str,
-    namespace: str,
-    uid: str,
-    spec: Mapping[str, Any],
-    meta: Mapping[str, Any],
-    body: kopf.Body,
-    status: Mapping[str, Any],
-    stopped: kopf.DaemonStopped,
-    settings: OperatorSettings,
-    api_client: ApiClient,
-    custom: CustomObjectsApi,
-) -> None:
-    writer = _StatusWriter(custom, namespace, name)
-    writer.last = {k: v for k, v in dict(status).items() if k != "kopf"} or None
-    runtime: ClusterRuntime | None = None
-    rejected: dict[str, Any] | None = None  # the last spec found invalid
-    invalid: str | None = None  # why, while the current spec is that one
-    failure: str | None = None  # the last error building the cluster's runtime (retried)
-
-    def work() -> object:
-        return (meta.get("annotations") or {}).get(WORK_ANNOTATION)
-
-    try:
-        while not stopped:
-            current = copy.deepcopy(dict(spec))
-            generation = meta.get("generation")
-            interval = settings.update_interval_s or 5.0
-            try:
-                if runtime is None and current != rejected:
-                    runtime = await asyncio.to_thread(
-                        ClusterRuntime,
-                        name,
-                        namespace,
-                        uid,
-                        current,
-                        api_client=api_client,
-                        settings=settings,
-                        work=work,
-                    )
-                    _metrics.CLUSTERS.inc()
-                    log.info("cluster_started", namespace=namespace, node_types=sorted(runtime.config.node_types))
-                elif runtime is not None and current not in (runtime.spec, rejected) and runtime.reload(current):
-                    kopf.event(body, type="Normal", reason="ConfigReloaded", message="applied the changed spec")
-                failure = None
-            except ConfigError as error:
-                if current != rejected:
-                    rejected, invalid = current, str(error)
-                    log.error("invalid_spec", error=invalid)
-                    kopf.event(body, type="Warning", reason="InvalidSpec", message=invalid)
-                    if runtime is None:
-                        await asyncio.to_thread(writer.write, invalid_status(error, generation))
-            except RayK8sError as error:  # cannot start the cluster's runtime yet (Ray missing, ...): retried
-                if str(error) != failure:
-                    failure = str(error)
-                    log.error("cluster_start_failed", error=failure)
-                    kopf.event(body, type="Warning", reason="StartFailed", message=failure)
-                    await asyncio.to_thread(writer.write, failed_status(failure, generation))
-            if runtime is not None:
-                interval = runtime.update_interval_s
-                if current == runtime.spec:
-                    rejected = invalid = None
-                await _update_once(runtime, body, writer, generation if invalid is None else None, invalid)
-            await stopped.wait(interval)
-    finally:
-        if runtime is not None:
-            _metrics.CLUSTERS.dec()
-            _metrics.forget_cluster(name, set(runtime.autoscaler_config.node_types))
-            await asyncio.to_thread(runtime.close)
-            log.info("cluster_stopped")
 
 
 async def _update_once(
