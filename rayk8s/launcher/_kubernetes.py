@@ -206,7 +206,7 @@ class KubernetesCluster:
     progress lines, ``output`` the output of the commands ``up`` runs in the head pod
     (default: our stderr). Without ``api_client`` the client comes from
     ``provider.kubeconfig``/``context`` or the default kubeconfig.
-    ``head_timeout_s``: how long ``up`` waits for the head pod to run. Close it with
+    ``head_timeout_s``: how long ``up`` waits for the head pod to run (``up --timeout``). Close it with
     :meth:`close` (or use it as a context manager).
     """
 
@@ -392,15 +392,25 @@ class KubernetesCluster:
     # -- up ----------------------------------------------------------------------------
 
     def up(self, *, restart: bool = True, confirm: Callable[[str], bool] | None = None) -> ProviderNode:
-        """Create or update the cluster; returns the running head. See the module docstring."""
+        """Create or update the cluster; returns the running head. See the module docstring.
+
+        Before it changes anything, ``up`` asks ``confirm`` the one question
+        :meth:`up_question` gives (launch, replace the head, restart Ray, run changed
+        set-up); an answer of no raises :class:`RayK8sError` with nothing changed.
+        ``confirm=None`` answers yes (``--yes``).
+        """
         mounts = _read_mounts(self.config)
+        runtime = _runtime_hash(self.config, mounts)
+        head: ProviderNode | None = self.head()
+        question = self.up_question(head, restart=restart, runtime=runtime)
+        if question is not None and confirm is not None and not confirm(question):
+            raise RayK8sError("aborted: nothing was changed")
         self.apply_rbac()
         for name, outcome in self.provider.ensure_services().items():
             self.echo(f"Service {name}: {outcome}")
-        head = self._ensure_head(confirm)
+        head = self._ensure_head(head)
         head = self._wait_running(head.id)
         self.echo(f"Head pod {head.id} is running (IP {head.internal_ip})")
-        runtime = _runtime_hash(self.config, mounts)
         fresh = head.tags.get(TAG_RUNTIME_CONFIG) != runtime
         if fresh:
             for remote, data, is_dir in mounts:
@@ -514,17 +524,33 @@ class KubernetesCluster:
             TAG_LAUNCH_CONFIG: self.autoscaler_config.launch_config_hash(head_type),
         }
 
-    def _ensure_head(self, confirm: Callable[[str], bool] | None) -> ProviderNode:
+    def up_question(self, head: ProviderNode | None, *, restart: bool, runtime: str) -> str | None:
+        """What ``up`` asks before acting on ``head`` (the cluster's head pod, or ``None``), as Ray's
+        ``ray up`` does; ``None`` when it changes nothing running (``--no-restart``, set-up unchanged).
+
+        ``runtime``: the digest of the set-up commands and mounted files ``up`` would apply.
+        """
+        name, namespace = self.name, self.namespace
+        if head is None:
+            return f"No head pod found. Launch cluster {name!r} in namespace {namespace!r}?"
+        if head.status is ProviderNodeStatus.FAILED:
+            return f"The head pod {head.id} has failed. Replace it (a new head for cluster {name!r})?"
+        if head.tags.get(TAG_LAUNCH_CONFIG) != self._head_tags()[TAG_LAUNCH_CONFIG]:
+            return f"The head pod {head.id} was made from another head node_config. Replace it (Ray restarts)?"
+        if restart:
+            return f"Cluster {name!r} is running. Restart Ray on the head pod {head.id}?"
+        if head.tags.get(TAG_RUNTIME_CONFIG) != runtime:
+            return f"Run the changed set-up commands on the head pod {head.id} (Ray keeps running)?"
+        return None
+
+    def _ensure_head(self, head: ProviderNode | None) -> ProviderNode:
+        """The head pod: ``head`` if it is up to date, else a new one (``head`` deleted first)."""
         tags = self._head_tags()
-        head = self.head()
         if head is not None and head.status is ProviderNodeStatus.FAILED:
             self.echo(f"Head pod {head.id} has failed; replacing it")
             self._delete_and_wait([head.id])
             head = None
         if head is not None and head.tags.get(TAG_LAUNCH_CONFIG) != tags[TAG_LAUNCH_CONFIG]:
-            question = f"The head pod {head.id} was made from another head node_config. Replace it?"
-            if confirm is not None and not confirm(question):
-                raise RayK8sError("aborted: the head pod was left as it is")
             self.echo(f"Replacing head pod {head.id} (its node_config changed)")
             self._delete_and_wait([head.id])
             head = None
@@ -563,11 +589,12 @@ class KubernetesCluster:
             if waited > self.head_timeout_s:
                 reason = node.unschedulable or "no reason reported"
                 raise RayK8sError(
-                    f"the head pod {name} is still {node.status.value} after {self.head_timeout_s:.0f} s: {reason}"
+                    f"the head pod {name} is still {node.status.value} after {self.head_timeout_s:g} s: {reason}"
                 )
             if waited - last >= 5.0:
                 detail = f": {node.unschedulable}" if node.unschedulable else ""
-                self.echo(f"Waiting for head pod {name} ({waited:.0f} s): {node.status.value}{detail}")
+                progress = f"{waited:.0f} s of {self.head_timeout_s:g} s"
+                self.echo(f"Waiting for head pod {name} ({progress}): {node.status.value}{detail}")
                 last = waited
             time.sleep(0.2)
 

@@ -232,6 +232,62 @@ def test_up_on_an_unchanged_cluster_only_reads_and_execs(
     }
 
 
+def test_up_asks_before_it_launches_or_restarts_and_no_changes_nothing(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+) -> None:
+    """As `ray up`: one question before launching a cluster and before restarting Ray on a running
+    head, none with --no-restart when the set-up is unchanged; an answer of no changes nothing."""
+    raw = raw_config("lc-ask", namespace, control_plane)
+    asked: list[str] = []
+
+    def answer(reply: bool) -> Any:
+        def confirm(question: str) -> bool:
+            asked.append(question)
+            return reply
+
+        return confirm
+
+    before = objects(api_client, namespace)
+    with cluster_of(raw, api_client) as cluster:
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(confirm=answer(False))
+        assert asked == [f"No head pod found. Launch cluster 'lc-ask' in namespace {namespace!r}?"]
+        assert objects(api_client, namespace) == before
+        head = cluster.up(confirm=answer(True))
+        made = objects(api_client, namespace)
+        asked.clear()
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(confirm=answer(False))
+        assert asked == [f"Cluster 'lc-ask' is running. Restart Ray on the head pod {head.id}?"]
+        assert (home / "lc-ask-start.log").read_text() == "start\n"  # Ray was not restarted
+        assert objects(api_client, namespace) == made
+        asked.clear()
+        cluster.up(restart=False, confirm=answer(False))  # nothing running changes: nothing to ask
+        assert asked == []
+        cluster.down()
+
+
+def test_up_without_a_terminal_or_yes_fails_in_one_line_and_timeout_is_checked(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """`rayk8s up` with stdin not a terminal and no --yes refuses at once (never waits for an
+    answer), naming --yes, and creates nothing; --timeout must be a positive number of seconds."""
+    path = write(tmp_path, raw_config("lc-tty", namespace, control_plane))
+    before = objects(api_client, namespace)
+    refused = rayk8s("up", str(path), stdin="y\n", timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"rayk8s: error: No head pod found. Launch cluster 'lc-tty' in namespace {namespace!r}?"
+        " -- no terminal to answer on (stdin is not a TTY); pass --yes to answer yes\n"
+    )
+    assert objects(api_client, namespace) == before
+    for value in ("0", "-3", "soon"):
+        bad = rayk8s("up", str(path), "--yes", "--timeout", value)
+        assert bad.returncode == 2
+        assert "Invalid value for '--timeout'" in bad.stderr
+    assert objects(api_client, namespace) == before
+
+
 def test_a_changed_config_updates_only_what_changed(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
 ) -> None:
@@ -470,17 +526,17 @@ def test_forbidden_and_missing_namespace_are_one_line(
 
 
 def test_a_head_stuck_pending_or_failing_to_pull_is_reported_with_the_reason(
-    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
 ) -> None:
-    """`up` reports the scheduler's reason while waiting and after its timeout; an ErrImagePull at once."""
+    """`up --timeout` reports the scheduler's reason while waiting and after the timeout; an ErrImagePull at once."""
     raw = raw_config("lc-stuck", namespace, control_plane)
     raw["available_node_types"]["head_node"]["node_config"]["spec"]["nodeSelector"] = {"no-such": "node"}
-    lines: list[str] = []
-    with cluster_of(raw, api_client, lines, head_timeout_s=8) as cluster:
-        with pytest.raises(RayK8sError) as raised:
-            cluster.up()
-        assert "is still pending after 8 s: 0/3 nodes are available" in str(raised.value)
-        assert any("Waiting for head pod" in line for line in lines)
+    stuck = rayk8s("up", str(write(tmp_path, raw)), "--yes", "--timeout", "6.5")
+    assert stuck.returncode == 1
+    progress, error = stuck.stderr.splitlines()[-2:]
+    assert progress.startswith("Waiting for head pod lc-stuck-ray-head-")
+    assert "(5 s of 6.5 s): pending: 0/3 nodes are available" in progress
+    assert "is still pending after 6.5 s: 0/3 nodes are available" in error
 
     # The kubelet (here: the test, through the API) reports an image pull failure.
     with cluster_of(raw, api_client, head_timeout_s=120) as cluster:
