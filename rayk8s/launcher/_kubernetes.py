@@ -340,9 +340,13 @@ class KubernetesCluster:
         stderr: Callable[[bytes], None] | None = None,
         stdin: bytes | IO[bytes] | None = None,
         tty: bool = False,
+        terminal_size: Callable[[], tuple[int, int] | None] | None = None,
         pod: str | None = None,
     ) -> int:
-        """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code."""
+        """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code.
+
+        ``tty`` and ``terminal_size``: a remote terminal, and its size as it changes (see :func:`pod_exec`).
+        """
         name = pod or self.running_head().id
         self.provider.api_calls.add("create", "pods/exec")
         return pod_exec(
@@ -354,6 +358,7 @@ class KubernetesCluster:
             stdout=stdout,
             stderr=stderr,
             tty=tty,
+            terminal_size=terminal_size,
         )
 
     def _run(self, command: str, what: str, *, quiet: bool = False) -> bytes:

@@ -11,14 +11,18 @@ nothing). The commands in these configs are harmless ``echo``s: they run on this
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +469,71 @@ def test_exec_attach_monitor_status_and_get_head_ip(
     assert status.returncode == 0
     assert f"Head: {head.id} running at {head.internal_ip}" in status.stdout
     assert rayk8s("down", str(path), "--yes").returncode == 0
+
+
+def _set_size(fd: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def _take_terminal() -> None:  # in the child: the pty on stdin becomes its controlling terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_attach_on_a_terminal_gives_the_remote_shell_its_size_and_resizes(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
+) -> None:
+    """`rayk8s attach` on a terminal (a pty here): the remote terminal starts at our size, and
+    when ours is resized (the kernel sends SIGWINCH) the new size reaches it over the exec's
+    resize channel — `stty size` in the remote shell reports both. KWOK gives the exec a pty."""
+    raw = raw_config("lc-tty-attach", namespace, control_plane)
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+    path = write(tmp_path, raw)
+    master, slave = os.openpty()
+    _set_size(slave, 27, 91)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rayk8s", "attach", str(path)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=_take_terminal,
+    )
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(*texts: bytes) -> bool:
+        while select.select([master], [], [], 0.1)[0]:
+            with contextlib.suppress(OSError):
+                seen.extend(os.read(master, 4096))
+        return any(text in seen for text in texts)
+
+    try:
+        wait_for("the remote shell's prompt", lambda: read_until(b"# ", b"$ "), timeout_s=60)
+
+        def reported(size: bytes) -> Callable[[], bool]:
+            def probe() -> bool:  # ask the remote terminal its size until it answers ``size``
+                if read_until(size):
+                    return True
+                os.write(master, b"stty size\r")
+                return False
+
+            return probe
+
+        wait_for("the first size", reported(b"27 91"), timeout_s=60, interval_s=1.0)
+        _set_size(master, 40, 120)  # the kernel signals the attach process (SIGWINCH)
+        wait_for("the new size", reported(b"40 120"), timeout_s=30, interval_s=1.0)
+        os.write(master, b"exit 5\r")
+        assert process.wait(30) == 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        os.close(master)
+        print(seen.decode(errors="replace"))  # shown when the test fails
+    with cluster_of(raw, api_client) as cluster:
+        cluster.down()
 
 
 def test_exec_when_the_head_is_not_running_or_exec_is_forbidden(
