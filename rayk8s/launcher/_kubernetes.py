@@ -290,7 +290,16 @@ class KubernetesCluster:
     # -- queries -----------------------------------------------------------------------
 
     def nodes(self, kind: str | None = None) -> list[ProviderNode]:
-        """The cluster's pods that are not terminating (``kind``: head or worker only)."""
+        """The cluster's pods that are not terminating (``kind``: head or worker only).
+
+        A pod list the credentials may not make raises its :class:`APIForbiddenError` at
+        once, rather than after the provider's wait for its first list.
+        """
+        cache = self.provider.cache
+        deadline = time.monotonic() + self.provider.config.sync_timeout_s
+        while not cache.wait_synced(0.1) and time.monotonic() < deadline:
+            if isinstance(cache.last_error, APIForbiddenError):
+                raise cache.last_error
         snapshot = self.provider.nodes({TAG_CLUSTER_NAME: self.name})
         if snapshot.partial:
             raise RayK8sError(f"cannot list the pods of cluster {self.name!r}: {snapshot.detail}")
@@ -542,6 +551,8 @@ class KubernetesCluster:
             return f"The head pod {head.id} has failed. Replace it (a new head for cluster {name!r})?"
         if head.tags.get(TAG_LAUNCH_CONFIG) != self._head_tags()[TAG_LAUNCH_CONFIG]:
             return f"The head pod {head.id} was made from another head node_config. Replace it (Ray restarts)?"
+        if restart and head.status is not ProviderNodeStatus.RUNNING:
+            return f"The head pod {head.id} is {head.status.value}. Wait for it and start Ray on it again?"
         if restart:
             return f"Cluster {name!r} is running. Restart Ray on the head pod {head.id}?"
         if head.tags.get(TAG_RUNTIME_CONFIG) != runtime:

@@ -239,8 +239,9 @@ def test_up_on_an_unchanged_cluster_only_reads_and_execs(
 def test_up_asks_before_it_launches_or_restarts_and_no_changes_nothing(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
 ) -> None:
-    """As `ray up`: one question before launching a cluster and before restarting Ray on a running
-    head, none with --no-restart when the set-up is unchanged; an answer of no changes nothing."""
+    """As `ray up`: one question before launching a cluster, before restarting Ray on a running
+    head, and with --no-restart before running changed set-up commands (none when they are
+    unchanged); an answer of no changes nothing."""
     raw = raw_config("lc-ask", namespace, control_plane)
     asked: list[str] = []
 
@@ -268,6 +269,12 @@ def test_up_asks_before_it_launches_or_restarts_and_no_changes_nothing(
         asked.clear()
         cluster.up(restart=False, confirm=answer(False))  # nothing running changes: nothing to ask
         assert asked == []
+    raw["head_setup_commands"].append("echo more >> ~/lc-ask-setup.log")
+    with cluster_of(raw, api_client) as cluster:
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(restart=False, confirm=answer(False))
+        assert asked == [f"Run the changed set-up commands on the head pod {head.id} (Ray keeps running)?"]
+        assert (home / "lc-ask-setup.log").read_text() == "set-up\n"
         cluster.down()
 
 
@@ -581,8 +588,8 @@ def test_forbidden_and_missing_namespace_are_one_line(
         pytest.raises(APIForbiddenError) as raised,
     ):
         cluster.up()
-    assert str(raised.value).startswith("get serviceaccounts failed (403)")
-    assert 'cannot get resource "serviceaccounts"' in str(raised.value)
+    assert str(raised.value).startswith("list pods failed (403)")  # the first call: is there a head?
+    assert 'cannot list resource "pods"' in str(raised.value)
     assert objects(api_client, namespace).keys() == {"ServiceAccount/default"}
 
     missing = raw_config("lc-missing", "no-such-namespace", control_plane)
