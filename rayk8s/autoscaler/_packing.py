@@ -134,6 +134,65 @@ def greedy_fill(
     return tuple(pattern)
 
 
+def mixed_fill(
+    available: Vector,
+    shapes: list[Shape],
+    counts: Mapping[int, int],
+    allowed: Callable[[Shape], bool] | None,
+    first: Callable[[Shape], bool] | None = None,
+    bins: int | None = None,
+) -> Pattern:
+    """Fill one bin with a *mix* of the remaining shapes, in proportion to their counts.
+
+    The base takes ``floor(f · count)`` copies of every shape that fits, with ``f`` the
+    largest share of the remaining demand (summed per resource) the bin holds — at most
+    ``1 / bins`` when the bin is one of ``bins`` identical ones, so they share the demand
+    evenly. The bin then uses its resources in the demand's own ratio: shapes heavy on
+    one resource share it with shapes heavy on another, where :func:`greedy_fill` alone
+    stacks one shape until a resource runs out and strands the rest. With ``first``, the
+    shapes it selects get their base first (and lead the pattern), the others share what
+    room is left. :func:`greedy_fill` tops the bin up. Exact integer arithmetic.
+    """
+    free = list(available)
+    left = dict(counts)
+    base: dict[int, int] = {}
+    tiers = [shapes] if first is None else [[s for s in shapes if first(s)], [s for s in shapes if not first(s)]]
+    for tier in tiers:
+        eligible = [
+            shape
+            for shape in tier
+            if left.get(shape.order, 0) > 0 and (allowed is None or allowed(shape)) and fits(free, shape.sparse)
+        ]
+        if not eligible:
+            continue
+        total = [0] * len(free)
+        for shape in eligible:
+            for i, amount in shape.sparse:
+                total[i] += amount * left[shape.order]
+        num, den = 1, 1 if bins is None else bins  # the share f = num / den, at most 1 / bins
+        for i, need in enumerate(total):
+            if need and free[i] * den < num * need:
+                num, den = free[i], need
+        for shape in eligible:
+            copies = left[shape.order] * num // den
+            if copies:
+                base[shape.order] = base.get(shape.order, 0) + copies
+                left[shape.order] -= copies
+                for i, amount in shape.sparse:
+                    free[i] -= amount * copies
+    for order, copies in greedy_fill(tuple(free), shapes, left, allowed, first):
+        base[order] = base.get(order, 0) + copies
+    ordered = [shape for shape in shapes if shape.order in base]
+    if first is not None:
+        ordered = [s for s in ordered if first(s)] + [s for s in ordered if not first(s)]
+    return tuple((shape.order, base[shape.order]) for shape in ordered)
+
+
+def is_special(shape: Shape) -> bool:
+    """Whether ``shape`` asks for a resource not every launchable type offers."""
+    return shape.special
+
+
 def replicas(pattern: Pattern, counts: Mapping[int, int]) -> int:
     """How many bins can take ``pattern`` before a shape in it runs out."""
     return min(counts[order] // copies for order, copies in pattern)
@@ -169,9 +228,11 @@ class _Pool:
         other._order = list(self._order)
         return other
 
+    def _size(self, vector: Vector) -> float:
+        return sum(amount * weight for amount, weight in zip(vector, self._weights))
+
     def _key(self, rank: int, node_type: str, free: Vector) -> ClassKey:
-        size = sum(amount * weight for amount, weight in zip(free, self._weights))
-        return (rank, size, node_type, free)
+        return (rank, self._size(free), node_type, free)
 
     def add(self, bin_ids: list[str], node_type: str, rank: int, free: Vector) -> None:
         """Add identical bins."""
@@ -238,6 +299,19 @@ class _Pool:
         """The bins of one class, in order (a copy)."""
         return list(self._classes.get(self._key(rank, node_type, free), ()))
 
+    def holders(self, shape: Shape, rank: int | None = None, cap: int | None = None) -> int:
+        """How many bins of the pool (of ``rank``, if given) could hold one ``shape`` now.
+
+        With ``cap``, counting stops once it is reached (the answer is then ``cap``).
+        """
+        count = 0
+        for key, members in self.live_classes(shape.vector):
+            if (rank is None or key[0] == rank) and fits(key[3], shape.sparse):
+                count += len(members)
+                if cap is not None and count >= cap:
+                    return cap
+        return count
+
     def discard(self, bin_id: str) -> None:
         rank, node_type, free = self.rank.pop(bin_id), self.node_type.pop(bin_id), self.free.pop(bin_id)
         self._remove(self._key(rank, node_type, free), [bin_id])
@@ -248,8 +322,12 @@ class _Pool:
         counts: dict[int, int],
         allowed: Allowed | None,
         placed: dict[str, dict[int, int]],
+        scarcity: Callable[[Shape], int] | None = None,
+        defer: Callable[[int, str, Vector], bool] | None = None,
     ) -> None:
         """Fill every bin in canonical order from ``counts`` (which is decremented).
+
+        Classes ``defer(rank, node_type, free)`` selects are left for the caller.
 
         ``allowed`` of ``None`` allows every shape on every bin (the common case, fastest).
 
@@ -262,19 +340,24 @@ class _Pool:
         the only home of some work does not fill up with work that could go anywhere.
         """
         shapes_by_order = shapes
-        scarcity = {
-            shape.order: sum(len(self._classes[key]) for key in self._order if fits(key[3], shape.sparse))
-            for shape in shapes
-            if counts.get(shape.order)
-        }
-        shapes = sorted(
-            (shape for shape in shapes if scarcity.get(shape.order)), key=lambda s: (scarcity[s.order], s.order)
-        )
+        if scarcity is None:
+            scarcity = self.holders
+        scarce = {shape.order: scarcity(shape) for shape in shapes if counts.get(shape.order)}
+        shapes = sorted((shape for shape in shapes if shape.order in scarce), key=lambda s: (scarce[s.order], s.order))
+        # A shape fits a bin only if its normalised size is no larger than the bin's free
+        # size: shapes are screened by size before the exact test (same result, faster).
+        sizes = {shape.order: self._size(shape.vector) * (1 - 1e-9) for shape in shapes}
+        live = [shape for shape in shapes if counts.get(shape.order)]
         for key in list(self._order):
-            if not any(counts.values()):
+            if not live:
                 return
+            rank, size, node_type, free = key
+            if defer is not None and defer(rank, node_type, free):
+                continue
+            candidates = [shape for shape in live if sizes[shape.order] <= size]
+            if not candidates:
+                continue
             members = list(self._classes.get(key, ()))
-            rank, _, node_type, free = key
 
             allowed_here: Callable[[Shape], bool] | None = None
             if allowed is not None:
@@ -286,7 +369,10 @@ class _Pool:
                     return rule(shape, node_type, rank)
 
             while members:
-                pattern = greedy_fill(free, shapes, counts, allowed_here)
+                if len(members) > 1:
+                    pattern = mixed_fill(free, candidates, counts, allowed_here, is_special, len(members))
+                else:  # one bin: nothing to share evenly, the plain fill is as good and faster
+                    pattern = greedy_fill(free, candidates, counts, allowed_here)
                 if not pattern:
                     break
                 copies_of_pattern = min(len(members), replicas(pattern, counts))
@@ -301,5 +387,8 @@ class _Pool:
                     into = placed.setdefault(bin_id, {})
                     for order, copies in pattern:
                         into[order] = into.get(order, 0) + copies
-                if not any(counts.values()):
-                    return
+                if any(not counts[order] for order, _ in pattern):
+                    live = [shape for shape in live if counts[shape.order]]
+                    candidates = [shape for shape in candidates if counts[shape.order]]
+                    if not live:
+                        return

@@ -11,18 +11,26 @@ and nodes planned in this decision are all *bins* — in Ray v2's order:
 3. **placement groups**, each instance whole or not at all: STRICT_PACK (and PACK when a
    type holds a whole instance) packed like tasks of the instance's summed shape;
    STRICT_SPREAD on distinct nodes, many instances striped round-robin over new nodes;
-   SPREAD over distinct nodes where they exist, no node launched only to spread (see
-   :meth:`_Run._placement_group`).
+   SPREAD over distinct running nodes where they fit, the rest packed like tasks and
+   dealt round-robin, no node launched only to spread (see
+   :meth:`_Run._placement_group`). Consecutive groups packed whole, and consecutive
+   SPREAD groups, are packed together so they share nodes.
 4. **tasks and actors**, aggregated by shape: fill the bins in canonical order (running
    nodes, best fit first, then launching ones; scarcest shapes first into each), then
    *buy* nodes for the rest.
 
-Buying weighs three greedy set covers and keeps the cheapest: by value per cost, largest
-shape first, scarcest shape first (see :meth:`_Run._buy_for`). Each replicates one-node
-patterns and each step exhausts a shape or a type's headroom, so the work grows with the
-number of distinct shapes and node types, never with the number of tasks. The whole
-decision runs with two measures of value (dominant resource; all resources) and keeps
-the better result.
+Filling a class of several bins mixes the shapes in proportion to their counts
+(:func:`~rayk8s.autoscaler._packing.mixed_fill`), so nodes use their resources in the
+demand's ratio instead of stacking one shape until a resource runs out. Empty launching
+bins are filled by the buying plans, with their number as headroom (see
+:meth:`_Run._fill_empty`), so a round refills what the previous one bought as it bought it.
+
+Buying weighs three greedy set covers, each with two measures of value (dominant
+resource; all resources), and keeps the cheapest: by value per cost (proportional
+mix), largest shape first, scarcest shape first (see :meth:`_Run._buy_for`). Each
+replicates one-node patterns and each step exhausts a shape or a type's headroom, so the
+work grows with the number of distinct shapes and node types, never with the number of
+tasks.
 
 Accelerator nodes (GPU, TPU, ...) are launched only for work that needs them (or that no
 plain type can hold); plain work may fill their spare room, and overflows onto them only
@@ -36,9 +44,10 @@ nodes. To guarantee that the next decision, with the same demand, launches nothi
 the pipeline is re-run with the planned nodes in place as launching bins (canonical fill
 only depends on values, not on ids), until a run buys nothing (usually two or three
 rounds, at most twelve; a decision that does not converge reports its best round, and
-for it the guarantee is not promised); the reported placement is that of the last run. Planned nodes that end up holding
-nothing, and are not needed for ``min_workers``, are dropped and the round is run again
-without them (they would hold ``max_workers`` headroom that other demand may need).
+for it the guarantee is not promised); the reported placement is that of the last run.
+Planned nodes that end up holding nothing, and are not needed for ``min_workers``, are
+dropped and the round is run again without them (they would hold ``max_workers``
+headroom that other demand may need).
 
 Cost: O((S + C) · (S + T) · R) per round for S distinct shapes, C classes of identical
 bins, T node types and R resources, plus O(B · C) for B placement-group bundles.
@@ -63,7 +72,10 @@ from rayk8s.autoscaler._packing import (
     _Universe,
     fits,
     greedy_fill,
+    is_special,
+    mixed_fill,
     replicas,
+    subtract,
 )
 from rayk8s.autoscaler._resources import Resources, format_resources
 from rayk8s.autoscaler._result import (
@@ -84,6 +96,9 @@ _MAX_ROUNDS = 12
 #: Rounds in which accelerator nodes left holding only plain work are re-planned; after
 #: them, a node the rules could not avoid (plain types truly out of room) stays.
 _REPAIR_ROUNDS = 3
+#: Running nodes that can hold a shape beyond this many make it plentiful: no scarcer
+#: than another shape as plentiful (counting stops there).
+_PLENTY = 256
 #: Up to this many STRICT_SPREAD instances are placed one by one rather than striped.
 _ONE_BY_ONE = 16
 # Planned bins sort after every real node id, so existing nodes of a class are filled first.
@@ -99,17 +114,15 @@ def schedule(request: SchedulingRequest) -> SchedulingResult:
     Pure and deterministic: the same request always gives the same result. Never raises
     for demand that cannot be met — it is reported in ``unfulfilled`` with a reason.
     """
-    context = _Context(request)
-    decisions = [_decide(context, value) for value in (context.weight, context.additive_weight)]
-    return min(decisions, key=lambda result: (_unplaced_value(context, result), result.cost, result.new_node_count))
+    return _decide(_Context(request))
 
 
-def _decide(context: _Context, value: Callable[[Vector], float]) -> SchedulingResult:
-    """Rounds of the pipeline until they converge, buying by one measure of value."""
+def _decide(context: _Context) -> SchedulingResult:
+    """Rounds of the pipeline until they converge."""
     planned: list[str] = []
     rounds: list[_Run] = []
     for round_number in range(_MAX_ROUNDS):
-        run = _Run(context, planned, value)
+        run = _Run(context, planned)
         run.execute()
         rounds.append(run)
         kept = run.kept_bins(drop_unjustified=round_number < _REPAIR_ROUNDS)
@@ -164,6 +177,9 @@ class _Context:
         )
         self._plain_holds: dict[Vector, bool] = {}
         self._loose_shapes: dict[Vector, Shape] = {}
+        self._resources: dict[Vector, Resources] = {}
+        self._scarcity: dict[Vector, int] = {}
+        self._running_fill: tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None = None
 
         # Existing nodes.
         self.running: list[tuple[Node, Vector, Vector]] = []
@@ -200,6 +216,11 @@ class _Context:
         )
         self.demand_resources = [universe.resources(shape.vector) for shape in self.demand_shapes]
         self.request_resources = [universe.resources(shape.vector) for shape in self.request_shapes]
+        #: Whether some pending task would justify an accelerator node: then placement groups
+        #: (placed first) keep plain work off launching accelerator nodes that work needs.
+        self.tasks_need_accelerators = any(
+            shape.accelerated or not self.plain_type_holds(shape) for shape in self.demand_shapes
+        ) and bool(self.accelerated_types)
         # The existing nodes' bins, built once and copied into every round.
         self.pool = _Pool(self.size_weights)
         self.totals = _Pool(self.size_weights)
@@ -257,6 +278,38 @@ class _Context:
         special = any(i not in self.common_resources for i, _ in sparse)
         return Shape(order, vector, sparse, self.universe.uses_accelerator(vector), special)
 
+    def scarcity(self, shape: Shape) -> int:
+        """How scarce a home ``shape`` has (fills put the scarcest first): running nodes
+        whose total capacity could hold it (up to ``_PLENTY``), then launchable types that
+        could.
+
+        Launching nodes do not count: pending ones would, in the next decision, stand
+        where this decision's planned ones stand, and the two must count alike. So the
+        order is fixed for the whole decision, and the running nodes are filled the same
+        way in every round.
+        """
+        key = self._scarcity.get(shape.vector)
+        if key is None:
+            running = self.totals.holders(shape, RUNNING, _PLENTY)
+            key = self._scarcity[shape.vector] = running * (len(self.launchable) + 1) + self.holders(shape)
+        return key
+
+    def running_fill(self) -> tuple[_Pool, dict[int, int], dict[str, dict[int, int]]] | None:
+        """The running nodes filled with tasks: the pool, what is left, what went where.
+
+        Without placement groups nothing before the tasks touches a running node, and
+        the fill order is fixed for the decision, so every round fills them alike: once.
+        """
+        if self.request.placement_groups or not any(self.demand_counts.values()):
+            return None
+        if self._running_fill is None:
+            pool = self.pool.copy()
+            counts = dict(self.demand_counts)
+            placed: dict[str, dict[int, int]] = {}
+            pool.fill(self.demand_shapes, counts, None, placed, self.scarcity, defer=_not_running)
+            self._running_fill = (pool, counts, placed)
+        return self._running_fill
+
     def plain_type_holds(self, shape: Shape) -> bool:
         """Whether a launchable type without accelerators could hold ``shape`` when empty."""
         held = self._plain_holds.get(shape.vector)
@@ -285,16 +338,20 @@ class _Context:
         return self.isolate and rank == LAUNCHING and not self.justifies(shape, node_type)
 
     def resources(self, vector: Vector) -> Resources:
-        return self.universe.resources(vector)
+        """``vector`` as :class:`Resources` (memoised: bundles repeat a few shapes many times)."""
+        shown = self._resources.get(vector)
+        if shown is None:
+            shown = self._resources[vector] = self.universe.resources(vector)
+        return shown
 
 
 class _Run:
     """One round of the pipeline over the existing nodes plus ``planned`` new ones."""
 
-    def __init__(self, context: _Context, planned: list[str], value: Callable[[Vector], float]) -> None:
+    def __init__(self, context: _Context, planned: list[str]) -> None:
         self.context = context
-        self.value = value
-        self.pool = context.pool.copy()
+        filled = context.running_fill()
+        self.pool = (context.pool if filled is None else filled[0]).copy()
         self.totals = context.totals.copy()
         self.workers = Counter(context.existing_workers)
         self.planned_type: dict[str, str] = {}
@@ -302,7 +359,8 @@ class _Run:
         self.bought: list[str] = []
         self.tasks: dict[str, dict[int, int]] = {}
         self.requests: dict[str, dict[int, int]] = {}
-        self.bundles: dict[str, list[BundlePlacement]] = {}
+        #: Bundles per bin, as ``(pg name, instance, bundle index, vector)``.
+        self.bundles: dict[str, list[tuple[str, int, int, Vector]]] = {}
         self.unfulfilled: list[Unfulfilled] = []
         for node_type, count in sorted(Counter(planned).items()):
             self._add_bins(node_type, count)
@@ -312,9 +370,55 @@ class _Run:
     def execute(self) -> None:
         self._min_workers()
         self._resource_requests()
-        for index, group in enumerate(self.context.request.placement_groups):
-            self._placement_group(index, group)
+        context = self.context
+        groups = context.request.placement_groups
+        # Consecutive groups packed whole go together, and so do consecutive SPREAD groups'
+        # bundles packed like tasks; runs are placed in request order.
+        kinds = [
+            "whole" if self._packs_whole(group) else "spread" if group.strategy is PlacementStrategy.SPREAD else ""
+            for group in groups
+        ]
+        runs: list[list[int]] = []
+        for index, kind in enumerate(kinds):
+            if kind and runs and kinds[runs[-1][0]] == kind:
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        for run in runs:
+            kind = kinds[run[0]]
+            if kind == "whole":
+                placed = self._pack_wholes(run)
+                for index in run:
+                    self._placement_group(index, groups[index], placed[index])
+            elif kind == "spread":
+                bundles = {i: [context.universe.vector(b) for b in groups[i].bundles] for i in run}
+                first = {i: self._on_existing(i, bundles[i], relaxed=False) for i in run}
+                more = self._spread_as_tasks(
+                    [(context.pg_names[i], bundles[i], first[i], groups[i].count - first[i]) for i in run]
+                )
+                for i, n in zip(run, more):
+                    self._placement_group(i, groups[i], None, spread_placed=first[i] + n)
+            else:
+                self._placement_group(run[0], groups[run[0]], None)
         self._tasks()
+
+    def _on_existing(self, index: int, bundles: list[Vector], *, relaxed: bool, placed: int = 0) -> int:
+        """Place instances of a SPREAD or STRICT_SPREAD group one by one on distinct nodes
+        that exist (STRICT_SPREAD: running ones), buying nothing; returns the new total."""
+        group = self.context.request.placement_groups[index]
+        name = self.context.pg_names[index]
+        while placed < group.count and self._place_instance(
+            name,
+            placed,
+            bundles,
+            PlacementStrategy.STRICT_SPREAD,
+            group.count - placed,
+            relaxed=relaxed,
+            may_buy=False,
+            running_only=True,
+        ):
+            placed += 1
+        return placed
 
     def _min_workers(self) -> None:
         for name in sorted(self.context.request.node_types):
@@ -338,7 +442,14 @@ class _Run:
         counts = dict(context.demand_counts)
         if not any(counts.values()):
             return
-        self._pack(self.pool, context.demand_shapes, counts, self.tasks, capacity_only=False)
+        filled = context.running_fill()
+        if filled is not None:  # the running nodes took their share already (same in every round)
+            counts = dict(filled[1])
+            for bin_id, took in filled[2].items():
+                self.tasks[bin_id] = dict(took)
+        self._pack(
+            self.pool, context.demand_shapes, counts, self.tasks, capacity_only=False, skip_running=filled is not None
+        )
         for shape in context.demand_shapes:
             if counts[shape.order]:
                 self.unfulfilled.append(self._unfulfilled(DemandKind.DEMAND, shape, counts[shape.order]))
@@ -352,12 +463,16 @@ class _Run:
         *,
         capacity_only: bool,
         gang: bool = False,
+        share_accelerators: bool = False,
+        skip_running: bool = False,
     ) -> None:
         """Fill ``pool``, buy nodes for the rest; then again with the accelerator rule relaxed.
 
         ``gang``: the shapes are placement groups, placed before tasks, so in the first pass
         plain ones also stay off launching accelerator nodes (the tasks that need those
         nodes come later and would otherwise push more of them to be launched).
+        ``share_accelerators`` lifts that for whole-packed instances when no pending task
+        needs an accelerator node.
 
         The first buying pass launches accelerator nodes only for work that justifies them;
         the relaxed pass runs only for work no justified node could take (plain types out
@@ -366,19 +481,94 @@ class _Run:
         context = self.context
 
         def strict(shape: Shape, node_type: str, rank: int) -> bool:
-            if gang and rank == LAUNCHING and not context.justifies(shape, node_type):
+            guarded = gang and rank == LAUNCHING and (context.tasks_need_accelerators or not share_accelerators)
+            if guarded and not context.justifies(shape, node_type):
                 return False
             return not context.keep_off(shape, node_type, rank)
 
         def relaxed(shape: Shape, node_type: str, rank: int) -> bool:
             return True
 
-        pool.fill(shapes, counts, strict if gang or context.isolate else None, placed)
+        def empty(rank: int, node_type: str, free: Vector) -> bool:
+            if rank == RUNNING:
+                return skip_running
+            return free == context.capacity.get(node_type)
+
+        scarcity = context.scarcity
+        rule = strict if gang or context.isolate else None
+        pool.fill(shapes, counts, rule, placed, scarcity, defer=empty)
+        self._fill_empty(pool, shapes, counts, placed, strict, justified=True)
         self._buy_for(shapes, counts, placed, strict, justified=True, capacity_only=capacity_only)
         if context.accelerated_types and any(counts[s.order] for s in shapes if not s.accelerated):
             if context.isolate or gang:
-                pool.fill(shapes, counts, relaxed, placed)
+                pool.fill(shapes, counts, relaxed, placed, scarcity, defer=empty)
+            self._fill_empty(pool, shapes, counts, placed, relaxed, justified=False)
             self._buy_for(shapes, counts, placed, relaxed, justified=False, capacity_only=capacity_only)
+
+    def _fill_empty(
+        self,
+        pool: _Pool,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        placed: dict[str, dict[int, int]],
+        allowed: Allowed,
+        *,
+        justified: bool,
+    ) -> None:
+        """Fill the empty launching nodes the way :meth:`_buy_for` buys nodes.
+
+        Empty launching nodes — pending ones, and the nodes planned in earlier rounds —
+        are filled by the same greedy plans as a purchase, with the empty nodes of each
+        type as its only headroom; the plan that leaves least unplaced (then uses the
+        cheapest nodes) wins. So a round refills the nodes the previous round bought with
+        the work it bought them for, and the next decision, seeing them pending, does the
+        same.
+        """
+        context = self.context
+        empties = {t: pool.members(LAUNCHING, t, context.capacity[t]) for t in sorted(context.capacity)}
+        empties = {t: members for t, members in empties.items() if members}
+        if not empties or not any(counts.values()):
+            return
+
+        def room(node_type: str, extra: Counter[str] | None) -> int:
+            return len(empties[node_type]) - (extra[node_type] if extra else 0)
+
+        plan = self._choose_plan(shapes, counts, allowed, justified=justified, types=sorted(empties), room=room)
+        width = len(context.universe.names)
+        for node_type, copies_of_pattern, pattern in plan.steps:
+            used = [0] * width
+            for order, copies in pattern:
+                for i, amount in shapes[order].sparse:
+                    used[i] += amount * copies
+            chosen = pool.members(LAUNCHING, node_type, context.capacity[node_type])[:copies_of_pattern]
+            pool.take(chosen, tuple(used))
+            for bin_id in chosen:
+                into = placed.setdefault(bin_id, {})
+                for order, copies in pattern:
+                    into[order] = into.get(order, 0) + copies
+        counts.update(plan.left)
+
+    def _choose_plan(
+        self,
+        shapes: list[Shape],
+        counts: dict[int, int],
+        allowed: Allowed,
+        *,
+        justified: bool,
+        types: list[str] | None = None,
+        room: Callable[[str, Counter[str] | None], int] | None = None,
+    ) -> _Plan:
+        """The cheapest of six greedy plans (see :meth:`_buy_for`)."""
+        by_size = shapes
+        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
+        plans = [
+            self._plan(
+                shapes, counts, allowed, justified=justified, targets=target_order, value=value, types=types, limit=room
+            )
+            for value in (self.context.weight, self.context.additive_weight)
+            for target_order in (None, by_size, by_scarcity)
+        ]
+        return min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
 
     def _buy_for(
         self,
@@ -390,7 +580,7 @@ class _Run:
         justified: bool,
         capacity_only: bool,
     ) -> None:
-        """Buy nodes for what is left in ``counts``: the cheaper of two greedy plans.
+        """Buy nodes for what is left in ``counts``: the cheapest of six greedy plans.
 
         Greedy set covers that replicate one-node patterns: one picks the type whose node
         holds the most value per cost; the others first place a *target* shape — the
@@ -401,14 +591,7 @@ class _Run:
         """
         if not any(counts.values()):
             return
-        by_value = None
-        by_size = shapes
-        by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
-        plans = [
-            self._plan(shapes, counts, allowed, justified=justified, targets=target_order, value=self.value)
-            for target_order in (by_value, by_size, by_scarcity)
-        ]
-        plan = min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
+        plan = self._choose_plan(shapes, counts, allowed, justified=justified)
         width = len(self.context.universe.names)
         for node_type, copies_of_pattern, pattern in plan.steps:
             used = [0] * width
@@ -430,6 +613,8 @@ class _Run:
         justified: bool,
         targets: list[Shape] | None,
         value: Callable[[Vector], float],
+        types: list[str] | None = None,
+        limit: Callable[[str, Counter[str] | None], int] | None = None,
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -445,8 +630,8 @@ class _Run:
                     break
             elif not any(left.values()):
                 break
-            for node_type in context.launchable:
-                room = self.headroom(node_type, extra)
+            for node_type in context.launchable if types is None else types:
+                room = self.headroom(node_type, extra) if limit is None else limit(node_type, extra)
                 if room <= 0:
                     continue
                 if target is not None:
@@ -460,12 +645,13 @@ class _Run:
                 elif justified and node_type in context.accelerated_types:
                     first = _justifying(context, node_type)
                 else:
-                    first = _special  # work that needs a special resource before work any node holds
+                    first = is_special  # work that needs a special resource before work any node holds
 
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                pattern = greedy_fill(context.capacity[node_type], shapes, left, allowed_here, first)
+                fill = mixed_fill if target is None else greedy_fill
+                pattern = fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
                     continue
                 if justified and not context.justifies(shapes[pattern[0][0]], node_type):
@@ -494,7 +680,9 @@ class _Run:
 
     # -- placement groups ----------------------------------------------------------------
 
-    def _placement_group(self, index: int, group: PlacementGroup) -> None:
+    def _placement_group(
+        self, index: int, group: PlacementGroup, placed_whole: int | None, *, spread_placed: int | None = None
+    ) -> None:
         """Place the instances of one group: aggregated where possible, one by one otherwise.
 
         STRICT_PACK (and PACK, when one node type holds a whole instance) packs whole
@@ -512,38 +700,37 @@ class _Run:
         bundles = [context.universe.vector(bundle) for bundle in group.bundles]
         strategy = group.strategy
         placed = 0
-        if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
-            whole = _sum(bundles)
-            if strategy is PlacementStrategy.STRICT_PACK or self._some_node_holds(whole):
-                placed = self._pack_wholes(name, bundles, group.count)
-        else:
+        if placed_whole is not None:
+            placed = placed_whole
+        elif strategy is PlacementStrategy.PACK:
+            # No node holds a whole instance: its bundles are packed like tasks, each
+            # instance's bundles dealt onto as few of those nodes as they fill.
+            [placed] = self._spread_as_tasks([(name, bundles, 0, group.count)], spread=False)
+        elif strategy in (PlacementStrategy.SPREAD, PlacementStrategy.STRICT_SPREAD):
             # Existing nodes (on distinct nodes) before new ones; the accelerator rule
             # relaxed only for what neither can take under it.
             # STRICT_SPREAD takes only running nodes one by one: launching ones are striped
             # (:meth:`_stripe` reuses fresh ones), so the next decision rebuilds the same stripes.
             for relaxed in (False, True):
-                while placed < group.count and self._place_instance(
-                    name,
-                    placed,
-                    bundles,
-                    PlacementStrategy.STRICT_SPREAD,
-                    group.count - placed,
-                    relaxed=relaxed,
-                    may_buy=False,
-                    running_only=strategy is PlacementStrategy.STRICT_SPREAD,
-                ):
-                    placed += 1
+                if spread_placed is not None and not relaxed:
+                    placed = spread_placed  # placed with its run (see execute)
+                    continue
+                placed = self._on_existing(index, bundles, relaxed=relaxed, placed=placed)
                 if strategy is PlacementStrategy.STRICT_SPREAD:
                     # A few instances are placed exactly, one by one, below (mixing existing
                     # and new nodes); many are striped.
                     if group.count - placed > _ONE_BY_ONE:
                         placed += self._stripe(name, bundles, placed, group.count - placed, justified=not relaxed)
                 elif not relaxed:
-                    placed += self._spread_as_tasks(name, bundles, placed, group.count - placed)
+                    [more] = self._spread_as_tasks([(name, bundles, placed, group.count - placed)])
+                    placed += more
         while placed < group.count and strategy is not PlacementStrategy.STRICT_PACK:
             still_to_come = group.count - placed
+            share = strategy is PlacementStrategy.STRICT_SPREAD
             if not (
-                self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=False)
+                self._place_instance(
+                    name, placed, bundles, strategy, still_to_come, relaxed=False, share_accelerators=share
+                )
                 or self._place_instance(name, placed, bundles, strategy, still_to_come, relaxed=True)
             ):
                 break
@@ -568,54 +755,93 @@ class _Run:
             fits(self.context.capacity[t], need) for t in self.context.launchable
         )
 
-    def _pack_wholes(self, name: str, bundles: list[Vector], count: int) -> int:
-        """Pack ``count`` instances, each whole on one node, as tasks of their summed shape."""
-        context = self.context
-        shapes = [context._shape(_sum(bundles), 0)]
-        counts = {0: count}
-        took: dict[str, dict[int, int]] = {}
-        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
-        instance = 0
-        for bin_id in sorted(took):
-            for _ in range(took[bin_id].get(0, 0)):
-                for b, vector in enumerate(bundles):
-                    self._record_bundle(bin_id, name, instance, b, vector)
-                instance += 1
-        return instance
+    def _packs_whole(self, group: PlacementGroup) -> bool:
+        """Whether the group's instances are packed whole, each on one node, like tasks."""
+        if group.strategy is PlacementStrategy.STRICT_PACK:
+            return True
+        whole = _sum(self.context.universe.vector(bundle) for bundle in group.bundles)
+        return group.strategy is PlacementStrategy.PACK and self._some_node_holds(whole)
 
-    def _spread_as_tasks(self, name: str, bundles: list[Vector], first: int, count: int) -> int:
-        """Place up to ``count`` SPREAD instances: bundles packed like tasks, instances spread.
+    def _pack_wholes(self, indexes: list[int]) -> dict[int, int]:
+        """Pack the instances of the groups ``indexes``, each whole on one node, all at once.
 
-        Each bundle shape is filled and bought for like a task shape; the slots it gets
-        are dealt round-robin over the nodes that took it, so consecutive bundles of one
-        instance land on different nodes whenever several took that shape. Instances that
-        cannot be completed give their bundles back. Returns how many were placed.
+        Every instance is a task of its summed shape; the groups' shapes are packed
+        together (fill, then buy), so instances of different groups share nodes — a plain
+        group fills the spare room of nodes bought for an accelerator group. The slots a
+        shape got go to the groups with that shape in request order. Returns how many
+        instances of each group were placed.
         """
-        if count <= 0:
-            return 0
-        multiplicity = Counter(bundles)
-        shapes, counts = self.context.shapes((vector, count * n) for vector, n in multiplicity.items())
+        if not indexes:
+            return {}
+        context = self.context
+        groups = context.request.placement_groups
+        bundles = {i: [context.universe.vector(bundle) for bundle in groups[i].bundles] for i in indexes}
+        sums = {i: _sum(bundles[i]) for i in indexes}
+        shapes, counts = context.shapes((sums[i], groups[i].count) for i in indexes)
+        took: dict[str, dict[int, int]] = {}
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
+        slots: dict[Vector, list[str]] = {}
+        for shape in shapes:
+            slots[shape.vector] = [b for b in self._by_value(took) for _ in range(took[b].get(shape.order, 0))]
+        placed: dict[int, int] = {}
+        for i in indexes:
+            free = slots[sums[i]]
+            count = min(groups[i].count, len(free))
+            name = context.pg_names[i]
+            for instance, bin_id in enumerate(free[:count]):
+                for b, vector in enumerate(bundles[i]):
+                    self._record_bundle(bin_id, name, instance, b, vector)
+            slots[sums[i]] = free[count:]
+            placed[i] = count
+        return placed
+
+    def _spread_as_tasks(self, items: list[tuple[str, list[Vector], int, int]], *, spread: bool = True) -> list[int]:
+        """Place SPREAD (or PACK) instances with their bundles packed like tasks.
+
+        ``items`` are ``(group name, bundle vectors, first instance, instances)`` of one
+        or more groups, packed together so their bundles share nodes. Each bundle shape
+        is filled and bought for like a task shape; with ``spread`` the slots it gets are
+        dealt round-robin over the nodes that took it, so consecutive bundles of one
+        instance land on different nodes whenever several took that shape; without,
+        node by node, so an instance's bundles share as few nodes as they fill (PACK).
+        Groups take their slots in order; instances that cannot be completed give their
+        bundles back. Returns how many instances of each item were placed.
+        """
+        wanted: Counter[Vector] = Counter()
+        for _, bundles, _, count in items:
+            for vector in bundles:
+                wanted[vector] += max(0, count)
+        if not wanted:
+            return [0 for _ in items]
+        shapes, counts = self.context.shapes(wanted.items())
         took: dict[str, dict[int, int]] = {}
         bought_before = len(self.bought)
-        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True)
+        self._pack(self.pool, shapes, counts, took, capacity_only=False, gang=True, share_accelerators=True)
         bought_here = self.bought[bought_before:]
         slots: dict[Vector, list[str]] = {}
         for shape in shapes:
-            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in sorted(took)}
+            left = {bin_id: took[bin_id].get(shape.order, 0) for bin_id in self._by_value(took)}
             holders = [bin_id for bin_id, n in left.items() if n]
             dealt: list[str] = []
+            if not spread:
+                holders = []
+                dealt = [bin_id for bin_id, n in left.items() for _ in range(n)]
             while holders:  # round-robin over the nodes that took this shape
                 for bin_id in holders:
                     dealt.append(bin_id)
                     left[bin_id] -= 1
                 holders = [bin_id for bin_id in holders if left[bin_id]]
             slots[shape.vector] = dealt
-        complete = min(len(slots[vector]) // n for vector, n in multiplicity.items())
         used: Counter[Vector] = Counter()
-        for i in range(complete):
-            for b, vector in enumerate(bundles):
-                self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
-                used[vector] += 1
+        placed: list[int] = []
+        for name, bundles, first, count in items:
+            multiplicity = Counter(bundles)
+            complete = max(0, min(count, *((len(slots[v]) - used[v]) // n for v, n in multiplicity.items())))
+            for i in range(complete):
+                for b, vector in enumerate(bundles):
+                    self._record_bundle(slots[vector][used[vector]], name, first + i, b, vector)
+                    used[vector] += 1
+            placed.append(complete)
         kept = set()
         for vector, dealt in slots.items():  # what incomplete instances took goes back
             kept.update(dealt[: used[vector]])
@@ -624,7 +850,38 @@ class _Run:
         for bin_id in bought_here:  # and so do nodes launched only for them
             if bin_id not in kept:
                 self._unbuy(bin_id)
-        return complete
+        self._move_into_empty([bin_id for bin_id in bought_here if bin_id in kept])
+        return placed
+
+    def _by_value(self, bin_ids: Iterable[str]) -> list[str]:
+        """Bins in an order set by their values (rank, type, free room), ids breaking ties
+        only between bins alike in value: a node planned now and the same node pending in
+        the next decision must come in the same place."""
+        pool = self.pool
+        return sorted(bin_ids, key=lambda b: (pool.rank[b], pool.node_type[b], pool.free[b], b))
+
+    def _move_into_empty(self, bought: list[str]) -> None:
+        """Move what nodes ``bought`` just now hold onto launching nodes of their type left empty.
+
+        Giving back incomplete instances can empty a launching node while a node bought
+        in the same step keeps a bundle; the empty one would be dropped and the new one
+        bought again in every round. The bundles move over and the purchase is undone.
+        """
+        context = self.context
+        for bin_id in sorted(bought):
+            node_type = self.planned_type[bin_id]
+            capacity = context.capacity[node_type]
+            empty = [
+                b
+                for b in self.pool.members(LAUNCHING, node_type, capacity)
+                if b not in self.bought and not self._holds_something(b)
+            ]
+            if not empty or self.tasks.get(bin_id) or self.requests.get(bin_id):
+                continue
+            used = subtract(capacity, self.pool.free[bin_id])
+            self._unbuy(bin_id)
+            self.pool.take([empty[0]], used)
+            self.bundles[empty[0]] = self.bundles.pop(bin_id, [])
 
     def _stripe(self, name: str, bundles: list[Vector], first: int, count: int, *, justified: bool) -> int:
         """Place up to ``count`` instances on new nodes, every instance on distinct nodes.
@@ -654,16 +911,20 @@ class _Run:
             capacity = context.capacity[node_type]
             bin_ids = self.pool.members(LAUNCHING, node_type, capacity)[:nodes]
             bin_ids += self._buy(node_type, nodes - len(bin_ids))
-            used: dict[str, list[int]] = {}
+            held: Counter[str] = Counter()
+            slot = 0
             for i in range(best):
-                for position, b in enumerate(indexes):
-                    bin_id = bin_ids[(i * len(indexes) + position) % nodes]
-                    self._record_bundle(bin_id, name, first + i, b, vector, take=False)
-                    total = used.setdefault(bin_id, [0] * len(vector))
-                    for r, amount in enumerate(vector):
-                        total[r] += amount
-            for bin_id, total in used.items():
-                self.pool.take([bin_id], tuple(total))
+                for b in indexes:
+                    bin_id = bin_ids[slot % nodes]
+                    slot += 1
+                    self._record_bundle(bin_id, name, first + i, b, vector)
+                    held[bin_id] += 1
+            # Bins that were alike and took as many bundles stay alike: take from them at once.
+            alike: dict[tuple[Vector, int], list[str]] = {}
+            for bin_id, n in held.items():
+                alike.setdefault((self.pool.free[bin_id], n), []).append(bin_id)
+            for (_, n), members in alike.items():
+                self.pool.take(members, tuple(amount * n for amount in vector))
         return best
 
     def _stripes(
@@ -699,13 +960,9 @@ class _Run:
             steps.append((vector, indexes, choice[2], choice[3]))
         return steps
 
-    def _record_bundle(
-        self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector, *, take: bool = False
-    ) -> None:
-        placement = BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=self.context.resources(vector))
-        self.bundles.setdefault(bin_id, []).append(placement)
-        if take:
-            self.pool.take([bin_id], vector)
+    def _record_bundle(self, bin_id: str, name: str, instance: int, bundle: int, vector: Vector) -> None:
+        """Note that ``bin_id`` holds a bundle (its capacity is taken by the caller)."""
+        self.bundles.setdefault(bin_id, []).append((name, instance, bundle, vector))
 
     def _place_instance(
         self,
@@ -718,6 +975,7 @@ class _Run:
         relaxed: bool,
         may_buy: bool = True,
         running_only: bool = False,
+        share_accelerators: bool = False,
     ) -> bool:
         """Place one instance whole, or leave everything as it was and return False.
 
@@ -726,14 +984,17 @@ class _Run:
         """
         taken: list[tuple[str, int, Vector]] = []
         bought: list[str] = []
+        launched: list[str] = []  # nodes bought or empty ones taken for this instance
         context = self.context
+        skip_empty = may_buy  # empty launching nodes come through buy() (see there)
 
         def allowed_on(vector: Vector, node_type: str, rank: int) -> bool:
             if running_only and rank != RUNNING:
                 return False
             # Groups are placed before tasks, so a launching accelerator node taken by a
             # plain bundle would push the work that needs it onto yet another node.
-            return relaxed or rank == RUNNING or context.justifies(context.shape(vector), node_type)
+            shared = share_accelerators and not context.tasks_need_accelerators
+            return relaxed or rank == RUNNING or shared or context.justifies(context.shape(vector), node_type)
 
         def put(bin_id: str, bundle_index: int) -> None:
             self.pool.take([bin_id], bundles[bundle_index])
@@ -742,16 +1003,30 @@ class _Run:
         def may_launch(vector: Vector, node_type: str) -> bool:
             return relaxed or context.justifies(context.shape(vector), node_type)
 
+        def empty_of(node_type: str) -> str | None:
+            members = self.pool.members(LAUNCHING, node_type, context.capacity[node_type])
+            return members[0] if members else None
+
         def buy(vector: Vector, reason: Vector | None = None) -> str | None:
-            """A new node that holds ``vector``, of a type the work ``reason`` (default: it) justifies."""
+            """A node for ``vector``, of a type the work ``reason`` (default: it) justifies:
+            an empty launching one of the type a purchase would choose, else a new one.
+
+            Empty launching nodes are taken only here, never by first fit, so a round
+            that finds the nodes the previous round bought takes them where it bought them.
+            """
             why = vector if reason is None else reason
             if not may_buy:
                 return None
-            node_type = self._cheapest_holder(vector, lambda t: may_launch(why, t), still_to_come)
+            node_type = self._cheapest_holder(
+                vector, lambda t: may_launch(why, t), still_to_come, spare=lambda t: empty_of(t) is not None
+            )
             if node_type is None:
                 return None
-            [bin_id] = self._buy(node_type)
-            bought.append(bin_id)
+            bin_id = empty_of(node_type)
+            if bin_id is None:
+                [bin_id] = self._buy(node_type)
+                bought.append(bin_id)
+            launched.append(bin_id)
             return bin_id
 
         # Bundles that need special resources first (they have the fewest places to go), then largest.
@@ -761,7 +1036,7 @@ class _Run:
         ok = True
         if strategy in (PlacementStrategy.STRICT_PACK, PlacementStrategy.PACK):
             whole = _sum(bundles)
-            target = self._first_fit(whole, allowed_on, set(), bought)
+            target = self._first_fit(whole, allowed_on, set(), launched, skip_empty=skip_empty)
             if target is None and strategy is PlacementStrategy.STRICT_PACK:
                 target = buy(whole)
                 ok = target is not None
@@ -772,7 +1047,7 @@ class _Run:
                 # PACK that no single existing node holds: first fit, bundles that fit
                 # nowhere go to a new node sized for all the bundles still unplaced.
                 for position, b in enumerate(order):
-                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), launched, skip_empty=skip_empty)
                     if bin_id is None:
                         rest = _sum(bundles[r] for r in order[position:])
                         bin_id = buy(rest, reason=bundles[b]) or buy(bundles[b])
@@ -783,11 +1058,11 @@ class _Run:
         else:
             used: set[str] = set()
             for b in order:
-                bin_id = self._first_fit(bundles[b], allowed_on, used, bought)
+                bin_id = self._first_fit(bundles[b], allowed_on, used, launched, skip_empty=skip_empty)
                 if bin_id is None:
                     bin_id = buy(bundles[b])
                 if bin_id is None and strategy is PlacementStrategy.SPREAD:
-                    bin_id = self._first_fit(bundles[b], allowed_on, set(), bought)
+                    bin_id = self._first_fit(bundles[b], allowed_on, set(), launched, skip_empty=skip_empty)
                 if bin_id is None:
                     ok = False
                     break
@@ -804,17 +1079,25 @@ class _Run:
         return True
 
     def _first_fit(
-        self, vector: Vector, allowed: _BundleAllowed, exclude: set[str], launched_for_it: list[str]
+        self,
+        vector: Vector,
+        allowed: _BundleAllowed,
+        exclude: set[str],
+        launched_for_it: list[str],
+        *,
+        skip_empty: bool = False,
     ) -> str | None:
         """The first bin in canonical order that holds ``vector``, skipping ``exclude``.
 
         ``allowed(vector, node_type, rank)`` rules on whole classes; bins in
         ``launched_for_it`` (new nodes bought for this very instance) are always allowed.
+        ``skip_empty`` skips empty launching bins.
         """
         need = _Universe.sparse(vector)
+        capacity = self.context.capacity
         for key, members in self.pool.live_classes(vector):
             rank, _, node_type, free = key
-            if not fits(free, need):
+            if not fits(free, need) or (skip_empty and rank == LAUNCHING and free == capacity.get(node_type)):
                 continue
             candidates = members if allowed(vector, node_type, rank) else [b for b in launched_for_it if b in members]
             for bin_id in candidates:
@@ -861,8 +1144,15 @@ class _Run:
             room = min(room, request.max_workers - total)
         return int(room) if room != math.inf else 1 << 62
 
-    def _cheapest_holder(self, vector: Vector, allowed: Callable[[str], bool], copies: int = 1) -> str | None:
-        """The launchable type with headroom that holds ``vector`` at the least cost per copy.
+    def _cheapest_holder(
+        self,
+        vector: Vector,
+        allowed: Callable[[str], bool],
+        copies: int = 1,
+        spare: Callable[[str], bool] | None = None,
+    ) -> str | None:
+        """The launchable type with headroom (or, per ``spare``, an empty launching node)
+        that holds ``vector`` at the least cost per copy.
 
         A node holding more copies than will come is not credited for them; ties go to
         the cheaper node, then the smaller, then the name.
@@ -870,9 +1160,11 @@ class _Run:
         context = self.context
         need = _Universe.sparse(vector)
         best: tuple[float, float, float, str] | None = None
-        for t in context.launchable:
+        launchable = set(context.launchable)
+        for t in context.launchable if spare is None else sorted(context.capacity):
             held = fits(context.capacity[t], need)
-            if not held or self.headroom(t) <= 0 or not allowed(t):
+            has_spare = spare is not None and spare(t)
+            if not held or not allowed(t) or ((t not in launchable or self.headroom(t) <= 0) and not has_spare):
                 continue
             key = (context.cost[t] / min(held, copies), context.cost[t], self._size(context.capacity[t]), t)
             if best is None or key < best:
@@ -986,7 +1278,7 @@ class _Run:
                     node_id=node.id,
                     node_type=node.node_type,
                     assigned=self._shape_counts(context.demand_resources, self.tasks.get(node.id)),
-                    bundles=tuple(self.bundles.get(node.id, ())),
+                    bundles=self._bundle_placements(node.id),
                     resource_requests=self._shape_counts(context.request_resources, self.requests.get(node.id)),
                 )
 
@@ -1040,7 +1332,7 @@ class _Run:
                     count=len(bins),
                     reason=reasons[bins[0]],
                     assigned=key[2],  # type: ignore[arg-type]
-                    bundles=tuple(self.bundles.get(bins[0], ())),
+                    bundles=self._bundle_placements(bins[0]),
                     resource_requests=key[3],  # type: ignore[arg-type]
                     cost_per_node=context.cost[node_type],
                 )
@@ -1059,14 +1351,22 @@ class _Run:
         """Whether some work on a planned node is a reason to launch its type."""
         context = self.context
         node_type = self.planned_type[bin_id]
+        if node_type not in context.accelerated_types:
+            return True  # any work justifies a plain node
         vectors = [context.demand_shapes[o].vector for o, n in self.tasks.get(bin_id, {}).items() if n]
         vectors += [context.request_shapes[o].vector for o, n in self.requests.get(bin_id, {}).items() if n]
-        instances: dict[tuple[str, int], Resources] = {}
-        for bundle in self.bundles.get(bin_id, ()):
-            key = (bundle.pg, bundle.instance)
-            instances[key] = instances.get(key, Resources()) + bundle.shape
-        vectors += [context.universe.vector(shape) for shape in instances.values()]
+        instances: dict[tuple[str, int], list[Vector]] = {}
+        for name, instance, _, vector in self.bundles.get(bin_id, ()):
+            instances.setdefault((name, instance), []).append(vector)
+        vectors += [_sum(parts) for parts in instances.values()]
         return any(context.justifies(context.shape(vector), node_type) for vector in vectors)
+
+    def _bundle_placements(self, bin_id: str) -> tuple[BundlePlacement, ...]:
+        shown = self.context.resources
+        return tuple(
+            BundlePlacement(pg=name, instance=instance, bundle=bundle, shape=shown(vector))
+            for name, instance, bundle, vector in self.bundles.get(bin_id, ())
+        )
 
     def _shape_counts(self, shapes: list[Resources], placed: dict[int, int] | None) -> tuple[ShapeCount, ...]:
         if not placed:
@@ -1092,8 +1392,8 @@ class _Plan(NamedTuple):
     nodes: int
 
 
-def _special(shape: Shape) -> bool:
-    return shape.special
+def _not_running(rank: int, node_type: str, free: Vector) -> bool:
+    return rank != RUNNING
 
 
 def _is(target: Shape) -> Callable[[Shape], bool]:

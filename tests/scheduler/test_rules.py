@@ -53,6 +53,13 @@ def decide(types: list[NodeType], **kw: object) -> SchedulingResult:
     return result
 
 
+def launched_again(types: list[NodeType], nodes: list[Node], **kw: object) -> dict[str, int]:
+    """Decide, launch what was asked (as pending nodes), decide again: what that launches."""
+    first = decide(types, nodes=nodes, **kw)
+    launched = [pending(f"l-{g.id}-{i}", g.node_type) for g in first.new_nodes for i in range(g.count)]
+    return dict(decide(types, nodes=[*nodes, *launched], **kw).launch)
+
+
 def placed_on(result: SchedulingResult, pg_name: str, instance: int = 0) -> list[str]:
     """The node (existing id or new group id) each bundle of one instance landed on, by bundle."""
     where = {}
@@ -387,3 +394,44 @@ def test_the_result_says_where_each_demand_lands() -> None:
     assert (group.node_type, group.count, group.assigned[0].count) == ("cpu", 1, 4)
     assert group.assigned[0].shape == Resources({"CPU": 1})
     assert result.to_dict()["launch"] == {"cpu": 1}
+
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize("pack_first", [True, False])
+def test_a_spread_group_cut_short_by_max_workers_is_replanned_without_launching_more(pack_first: bool) -> None:
+    """A SPREAD group that max_workers cuts short, after or before a PACK group, on plain
+    and accelerator types: deciding again with the chosen nodes pending launches nothing.
+
+    Its rounds used to cycle — each bought one accelerator node while dropping an empty
+    one — so the next decision launched one more (found by Hypothesis)."""
+    types = [
+        NodeType("t0", {"CPU": 2, "custom": 1}, cost=0.5),
+        NodeType("t1", {"CPU": 4, "GPU": 1, "memory": GiB}, cost=0.5),
+    ]
+    groups = [
+        pg("PACK", {"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5}),
+        pg("SPREAD", {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}, {"CPU": 4}, count=3),
+    ]
+    full = [running("n0", "t0"), running("n1", "t0")]
+    ordered = groups if pack_first else groups[::-1]
+    assert launched_again(types, full, placement_groups=ordered, max_workers=8) == {}
+
+
+def test_a_pack_group_no_node_holds_whole_is_replanned_without_launching_more() -> None:
+    """PACK instances that no node holds whole, cut short by a type's max_workers: the
+    bundles given back must not depend on node ids, or the next decision, seeing the
+    planned nodes as pending under other ids, keeps other ones and launches more."""
+    types = [
+        NodeType("t0", {"CPU": 2, "custom": 1}, cost=0.5),
+        NodeType("t1", {"CPU": 2, "memory": GiB}, min_workers=1, cost=0.5),
+        NodeType("t2", {"CPU": 2}, cost=0.5),
+        NodeType("t3", {"CPU": 2, "custom": 1, "memory": GiB}, max_workers=2, cost=0.5),
+    ]
+    groups = [
+        pg("PACK", {"CPU": 0.5, "custom": 1, "memory": GiB}, {"CPU": 2}, count=3),
+        pg("PACK", {"CPU": 0.5}),
+        pg("PACK", {"CPU": 0.5, "custom": 1}, {"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5, "memory": GiB}),
+    ]
+    assert launched_again(types, [running("n0", "t3")], placement_groups=groups) == {}
