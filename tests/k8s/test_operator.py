@@ -159,16 +159,23 @@ def test_declared_work_scales_up_and_idle_workers_scale_down(operator: OperatorP
 
 def test_a_head_service_deleted_by_hand_is_made_again(operator: OperatorProcess, clusters: Clusters) -> None:
     """The operator (as its ServiceAccount) notices the deletion through its watch of Services and
-    makes the head Service again at the cluster's next update, with a ServiceRecreated Event; the
-    steady state before and after makes no API call for the cluster."""
+    makes the head Service again at the cluster's next update (one get, one create), with a
+    ServiceRecreated Event; before and after, updates make no Service call."""
     clusters.create(example("example_cluster2.yaml"))
     wait_for("phase Running", lambda: clusters.phase("example-cluster2") == "Running")
     name = "example-cluster2-ray-head"
     first = clusters.core.read_namespaced_service(name, clusters.namespace)
-    calls = api_calls(operator, "example-cluster2")
-    updates = operator.log().count("autoscaler_update")
-    wait_for("3 more updates", lambda: operator.log().count("autoscaler_update") >= updates + 3, 30)
-    assert api_calls(operator, "example-cluster2") == calls
+
+    def service_calls() -> dict[str, float]:
+        return {key: n for key, n in api_calls(operator, "example-cluster2").items() if 'resource="services"' in key}
+
+    def three_more_updates() -> None:
+        updates = operator.log().count("autoscaler_update")
+        wait_for("3 more updates", lambda: operator.log().count("autoscaler_update") >= updates + 3, 30)
+
+    calls = service_calls()
+    three_more_updates()
+    assert service_calls() == calls
 
     clusters.core.delete_namespaced_service(name, clusters.namespace)
 
@@ -189,17 +196,14 @@ def test_a_head_service_deleted_by_hand_is_made_again(operator: OperatorProcess,
         lambda: any(e.reason == "ServiceRecreated" for e in clusters.events("example-cluster2")),
         30,
     )
-    after = api_calls(operator, "example-cluster2")
-    services = 'resource="services"'
-    assert {
-        key: after[key] - calls.get(key, 0) for key in after if services in key and after[key] != calls.get(key)
-    } == {
-        'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="services",verb="get"': 1,
-        'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="services",verb="create"': 1,
+    after = service_calls()
+    prefix = 'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="services",verb='
+    assert {key: after[key] - calls.get(key, 0) for key in after if after[key] != calls.get(key)} == {
+        f'{prefix}"get"': 1,
+        f'{prefix}"create"': 1,
     }
-    updates = operator.log().count("autoscaler_update")
-    wait_for("3 more updates", lambda: operator.log().count("autoscaler_update") >= updates + 3, 30)
-    assert api_calls(operator, "example-cluster2") == after
+    three_more_updates()
+    assert service_calls() == after
     assert "example-cluster2-ray-head:" not in operator.log()  # kopf's lines about Services are left out
 
 
