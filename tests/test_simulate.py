@@ -121,6 +121,28 @@ def test_a_burst_is_served_and_the_cluster_scales_back_to_zero() -> None:
     assert s["cost"] == pytest.approx(s["node_hours"] * 0.5)
 
 
+def test_the_mean_time_to_fulfil_lies_between_nothing_and_the_longest_wait() -> None:
+    """The mean wait is reported next to the percentiles and is consistent with them."""
+    s = simulate(Trace.from_dict(small())).summary
+    assert 0 < s["time_to_fulfil_mean_s"] <= s["time_to_fulfil_p95_s"] + 60
+
+
+def test_the_simulated_autoscaler_asks_the_scheduler_it_is_given() -> None:
+    """simulate(trace, scheduler=...): the same trace under first-fit decreasing buys only the
+    cheap small nodes, one by one, where rayk8s's scheduler buys nodes that are cheaper per CPU."""
+    from rayk8s.bench._ffd import first_fit_decreasing
+
+    types = {
+        "small": {"resources": {"CPU": 2}, "max_workers": 40, "cost": 0.3},
+        "big": {"resources": {"CPU": 16}, "max_workers": 10, "cost": 1.6},
+    }
+    trace = Trace.from_dict(small(node_types=types))
+    own = simulate(trace).summary["per_type"]
+    ffd = simulate(trace, scheduler=first_fit_decreasing).summary["per_type"]
+    assert own["big"]["launches"] > 0
+    assert ffd["big"]["launches"] == 0 and ffd["small"]["launches"] > own["small"]["launches"]
+
+
 def test_a_simulation_is_reproducible() -> None:
     """Same trace and seed: the same summary and timeline, launch failures included."""
     trace = Trace.from_dict(

@@ -13,6 +13,7 @@ from rayk8s.autoscaler._decide import (
     NodeView,
     PlannedLaunch,
     PlannedTermination,
+    Scheduler,
     decide,
 )
 from rayk8s.autoscaler._lifecycle import TRANSITIONS, IllegalTransition, NodeState, check_transition, derive_state
@@ -85,6 +86,7 @@ __all__ = [
     "ResourceRequest",
     "Resources",
     "Scenario",
+    "Scheduler",
     "SchedulingRequest",
     "SchedulingResult",
     "ShapeCount",

@@ -25,6 +25,7 @@ from rayk8s.autoscaler._decide import (
     InFlightLaunch,
     PlannedLaunch,
     PlannedTermination,
+    Scheduler,
     TerminatingRecord,
     decide,
 )
@@ -32,6 +33,7 @@ from rayk8s.autoscaler._load import LoadSnapshot, LoadSource
 from rayk8s.autoscaler._policy import record_failure
 from rayk8s.autoscaler._ports import ProviderPort, ProviderSnapshot
 from rayk8s.autoscaler._result import LaunchReason
+from rayk8s.autoscaler._scheduler import schedule
 from rayk8s.autoscaler._status import StatusSummary
 from rayk8s.autoscaler._tags import (
     NODE_KIND_WORKER,
@@ -53,7 +55,8 @@ Clock = Callable[[], float]
 @attrs.frozen
 class UpdateError:
     """Something that went wrong in an update: ``stage`` is ``provider_read``,
-    ``load_read``, ``decide``, ``launch``, ``terminate``, ``tag`` or ``transition``."""
+    ``load_read``, ``decide``, ``schedule`` (the scheduler planned a launch that breaks
+    the rules; it was refused), ``launch``, ``terminate``, ``tag`` or ``transition``."""
 
     stage: str
     message: str
@@ -147,7 +150,12 @@ class Autoscaler:
     ``terminate_nodes`` and ``set_node_tags``). ``load_source``: a :class:`LoadSource`.
     ``clock``: returns now in seconds (``time.time`` in programs, a virtual clock in
     the simulator). ``request_ids``: makes launch-request ids (tag ``ray-launch-request``);
-    the default derives them from the clock and a counter.
+    the default derives them from the clock and a counter. ``scheduler``: the scheduling
+    function each update asks what to launch (``SchedulingRequest -> SchedulingResult``,
+    default :func:`~rayk8s.autoscaler.schedule`) — a baseline or an experiment; its plan is
+    held to the same rules (node types, back-off, ``max_workers``, upscaling speed, never
+    terminating what it places work on) and a launch that breaks them is refused and
+    reported as an ``UpdateError`` of stage ``schedule``.
 
     Not thread-safe: call :meth:`update` from one loop at a time.
     """
@@ -160,11 +168,13 @@ class Autoscaler:
         load_source: LoadSource,
         clock: Clock,
         request_ids: Callable[[], str] | None = None,
+        scheduler: Scheduler = schedule,
     ) -> None:
         self.config = config
         self.provider = provider
         self.load_source = load_source
         self.clock = clock
+        self.scheduler = scheduler
         self._request_ids = request_ids or _default_ids(clock)
         self._memory = AutoscalerMemory()
         self.updates = 0
@@ -197,11 +207,12 @@ class Autoscaler:
 
         # Decide.
         try:
-            decision = decide(self.config, snapshot, load, self._memory, now)
+            decision = decide(self.config, snapshot, load, self._memory, now, scheduler=self.scheduler)
         except Exception as error:
             errors.append(UpdateError("decide", _describe(error)))
             return self._finish(now, None, (), (), "the decision failed", errors, None)
         errors.extend(UpdateError("transition", t.why) for t in decision.refused)
+        errors.extend(UpdateError("schedule", sentence) for sentence in decision.overruled)
 
         # Act.
         memory = decision.memory

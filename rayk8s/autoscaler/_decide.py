@@ -13,7 +13,11 @@ The pipeline:
 2. Nodes that must go whatever the load: failed, stuck before joining Ray (their type
    backs off), lost (heartbeat too old), outdated and idle.
 3. Ask the scheduler, without those nodes and without node types backing off, what to
-   launch (so replacements and fallbacks come out of the same decision).
+   launch (so replacements and fallbacks come out of the same decision). The scheduler is
+   :func:`~rayk8s.autoscaler.schedule` unless another is passed (``scheduler=``); its plan
+   is held to the rules whichever it is: launches of unknown or backing-off node types,
+   and launches beyond ``max_workers`` (per type and cluster), are refused and reported
+   in :attr:`Decision.overruled`.
 4. Cap demand-driven launches by the upscaling speed.
 5. Choose idle workers to terminate (over ``max_workers``, then idle beyond the timeout),
    never busy ones, never below ``min_workers``, never those the scheduler counts on.
@@ -24,7 +28,7 @@ The pipeline:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -46,7 +50,7 @@ from rayk8s.autoscaler._policy import (
 )
 from rayk8s.autoscaler._ports import ProviderNode, ProviderSnapshot
 from rayk8s.autoscaler._resources import Resources
-from rayk8s.autoscaler._result import LaunchReason, SchedulingResult
+from rayk8s.autoscaler._result import LaunchReason, NewNodeGroup, SchedulingResult
 from rayk8s.autoscaler._scheduler import schedule
 from rayk8s.autoscaler._tags import (
     STATUS_UP_TO_DATE,
@@ -62,10 +66,15 @@ __all__ = [
     "NodeView",
     "PlannedLaunch",
     "PlannedTermination",
+    "Scheduler",
     "TerminatingRecord",
     "Transition",
     "decide",
 ]
+
+#: A scheduling function: one request in, one full decision out (placements, launches with
+#: reasons, what is left unfulfilled). :func:`~rayk8s.autoscaler.schedule` is the default.
+Scheduler = Callable[[SchedulingRequest], SchedulingResult]
 
 #: How many recent failures the memory (and the status) keeps.
 RECENT_FAILURES_KEPT = 20
@@ -178,6 +187,9 @@ class Decision:
     ``deferred``: demand-driven launches per type that the upscaling speed postponed.
     ``tag_updates``: tags to write per node id (nodes that just joined Ray).
     ``refused``: state moves the transition table does not allow (reported, not applied).
+    ``overruled``: launches the scheduler planned that break the rules (unknown or
+    backing-off node type, over ``max_workers``), refused, one sentence each; always
+    empty with rayk8s's own scheduler.
     """
 
     now: float
@@ -196,6 +208,7 @@ class Decision:
     unavailable_types: frozenset[str]
     new_failures: tuple[FailureRecord, ...]
     memory: AutoscalerMemory
+    overruled: tuple[str, ...] = ()
 
 
 def decide(
@@ -204,11 +217,17 @@ def decide(
     load: LoadSnapshot | None,
     memory: AutoscalerMemory,
     now: float,
+    *,
+    scheduler: Scheduler = schedule,
 ) -> Decision:
     """Decide one update. ``snapshot``/``load`` of ``None`` mean that read failed.
 
     A failed provider read decides nothing (what exists is unknown). A failed load read
     is taken as no demand: ``min_workers`` is still kept, nothing is terminated.
+    ``scheduler`` decides what to launch (default :func:`~rayk8s.autoscaler.schedule`);
+    it must be pure too for the decision to stay reproducible. Whatever it returns, only
+    launches within the rules are planned (see :attr:`Decision.overruled`); an exception
+    it raises propagates.
     """
     if snapshot is None:
         return _nothing(config, load, memory, now, "the provider read failed")
@@ -319,11 +338,12 @@ def decide(
         max_workers=config.max_workers,
         unavailable_node_types=unavailable,
     )
-    result = schedule(request)
+    result = scheduler(request)
+    admitted, overruled = _admit(request, result.new_nodes)
 
     # 4. Upscaling speed.
     by_reason: Counter[tuple[str, LaunchReason]] = Counter()
-    for group in result.new_nodes:
+    for group in admitted:
         by_reason[(group.node_type, group.reason)] += group.count
     wanted = {t: c for (t, r), c in by_reason.items() if r not in _EXEMPT}
     exempt: Counter[str] = Counter()
@@ -397,7 +417,49 @@ def decide(
         unavailable_types=unavailable,
         new_failures=tuple(failures),
         memory=new_memory,
+        overruled=overruled,
     )
+
+
+def _admit(request: SchedulingRequest, groups: tuple[NewNodeGroup, ...]) -> tuple[list[NewNodeGroup], tuple[str, ...]]:
+    """The new-node groups of a plan that keep the rules, and a sentence per one refused.
+
+    A plan may only launch worker types of the request that are not backing off, a
+    positive count, and no more than the per-type and cluster ``max_workers`` leave room
+    for, counting the existing workers the request lists (pending ones included, so a
+    scheduler that ignores launching nodes cannot launch past the limits). Groups are
+    admitted in the plan's order; one that only partly fits is cut to the room left.
+    """
+    workers: Counter[str] = Counter(node.node_type for node in request.nodes if not node.is_head)
+    total = sum(workers.values())
+    admitted: list[NewNodeGroup] = []
+    overruled: list[str] = []
+    for group in groups:
+        name = group.node_type
+        node_type = request.node_types.get(name)
+        asked = f"{group.count} {name!r} node(s) for {group.reason.value}"
+        if node_type is None:
+            overruled.append(f"refused {asked}: not a worker node type of this cluster")
+            continue
+        if name in request.unavailable_node_types:
+            overruled.append(f"refused {asked}: the type is backing off after launch failures")
+            continue
+        if group.count < 1:
+            overruled.append(f"refused {asked}: not a positive count")
+            continue
+        room = group.count
+        if node_type.max_workers is not None:
+            room = min(room, node_type.max_workers - workers[name])
+        if request.max_workers is not None:
+            room = min(room, request.max_workers - total)
+        room = max(0, room)
+        if room < group.count:
+            overruled.append(f"refused {group.count - room} of {asked}: over max_workers")
+        if room:
+            admitted.append(group if room == group.count else attrs.evolve(group, count=room))
+            workers[name] += room
+            total += room
+    return admitted, tuple(overruled)
 
 
 def _nothing(

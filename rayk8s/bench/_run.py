@@ -1,4 +1,5 @@
-"""The harness: run a suite of scenarios through strategies and traces through policies.
+"""The harness: run a suite of scenarios through strategies, and traces through policies
+and strategies (the autoscaler step on the simulator, with each strategy's scheduler).
 
 :func:`run_bench` returns one JSON-able document (``meta``, ``scenarios``, ``traces``,
 ``summary``); :mod:`rayk8s.bench._report` renders it as markdown and plots it.
@@ -19,7 +20,7 @@ import attrs
 from rayk8s.autoscaler import SchedulingRequest, schedule, verify
 from rayk8s.bench._scenarios import FULL_GRID, QUICK_GRID, BenchScenario, generate
 from rayk8s.bench._strategies import STRATEGIES, Decision, Strategy, demand_units
-from rayk8s.bench._traces import POLICIES, TRACE_FAMILIES, Policy, apply_policy, generate_trace
+from rayk8s.bench._traces import COMPARE_POLICIES, POLICIES, TRACE_FAMILIES, Policy, apply_policy, generate_trace
 from rayk8s.simulate import simulate
 
 __all__ = ["SUITES", "Suite", "run_bench", "run_scenario", "run_trace"]
@@ -30,8 +31,10 @@ Progress = Callable[[str], None]
 @attrs.frozen
 class Suite:
     """What a suite runs: scheduler scenarios ``(family, demand units, existing nodes)``,
-    trace families at ``trace_scale``, the ``policies`` swept over them, and how long to
-    keep re-running a decision to take the median of its time (``timing_budget_s``; 0: once)."""
+    trace families at ``trace_scale``, the ``policies`` swept over them with the reference
+    strategy (rayk8s's default), the ``compare_policies`` under which every other strategy
+    that can drive the autoscaler runs them too, and how long to keep re-running a decision
+    to take the median of its time (``timing_budget_s``; 0: once)."""
 
     name: str
     scenarios: tuple[tuple[str, int, int], ...]
@@ -39,6 +42,7 @@ class Suite:
     trace_scale: str
     policies: tuple[Policy, ...]
     timing_budget_s: float
+    compare_policies: tuple[Policy, ...] = ()
 
 
 SUITES: dict[str, Suite] = {
@@ -50,10 +54,15 @@ SUITES: dict[str, Suite] = {
         "quick",
         POLICIES["quick"],
         0.0,
+        COMPARE_POLICIES["quick"],
     ),
-    # benchmarks/RESULTS.md: 100 to 100,000 demands, two-hour traces, nine policies.
-    "full": Suite("full", FULL_GRID, tuple(TRACE_FAMILIES), "full", POLICIES["full"], 1.0),
+    # benchmarks/RESULTS.md: 100 to 100,000 demands, two-hour traces, nine policies,
+    # the other strategies under three of them.
+    "full": Suite("full", FULL_GRID, tuple(TRACE_FAMILIES), "full", POLICIES["full"], 1.0, COMPARE_POLICIES["full"]),
 }
+
+#: The strategy that runs every policy of a suite on the traces (when it is chosen).
+REFERENCE = "rayk8s"
 
 
 def _has(module: str) -> bool:
@@ -136,6 +145,7 @@ def run_scenario(
 _PROMISED = (
     "time_to_fulfil_p50_s",
     "time_to_fulfil_p95_s",
+    "time_to_fulfil_mean_s",
     "node_hours",
     "idle_node_hours",
     "cost",
@@ -150,12 +160,19 @@ _PROMISED = (
 )
 
 
-def run_trace(family: str, policy: Policy, *, scale: str, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One trace under one policy on the simulator: its JSON-able row and the full timeline."""
+def run_trace(
+    family: str, policy: Policy, *, scale: str, seed: int, strategy: Strategy | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One trace under one policy on the simulator, the autoscaler asking ``strategy``'s
+    scheduler (default: rayk8s's): its JSON-able row and the full timeline."""
+    chosen = strategy or STRATEGIES[REFERENCE]
+    if chosen.scheduler is None:
+        raise ValueError(f"strategy {chosen.name!r} gives no full scheduling result, so it cannot drive traces")
     trace = apply_policy(generate_trace(family, scale, seed), policy)
-    result = simulate(trace)
+    result = simulate(trace, scheduler=chosen.scheduler)
     row = {
         "trace": family,
+        "strategy": chosen.name,
         "policy": policy.name,
         "upscaling_speed": policy.upscaling_speed,
         "idle_timeout_minutes": policy.idle_timeout_minutes,
@@ -204,6 +221,58 @@ def _summary(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, Any]
     return per
 
 
+def trace_runs(spec: Suite, strategies: Sequence[Strategy]) -> list[tuple[Strategy, Policy]]:
+    """Which strategy runs the traces under which policy: the reference (rayk8s's default
+    when chosen, else the first chosen strategy that can drive the autoscaler) under every
+    policy of the suite, every other such strategy under the suite's ``compare_policies``.
+    Strategies without a full result (Ray's) sit the traces out."""
+    able = [s for s in strategies if s.scheduler is not None and s.available()]
+    if not able:
+        return []
+    reference = next((s for s in able if s.name == REFERENCE), able[0])
+    runs = [(reference, policy) for policy in spec.policies]
+    for strategy in able:
+        if strategy is not reference:
+            runs += [(strategy, policy) for policy in spec.compare_policies]
+    return runs
+
+
+def _trace_summary(rows: list[dict[str, Any]], reference: str | None) -> dict[str, Any]:
+    """Per strategy, over the (trace, policy) runs every strategy made: totals, and cost and
+    node-hours relative to the reference strategy on the same runs."""
+    by_run: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_run.setdefault((row["trace"], row["policy"]), {})[row["strategy"]] = row["summary"]
+    names = list(dict.fromkeys(row["strategy"] for row in rows))
+    shared = [run for run, entries in by_run.items() if len(entries) == len(names)]
+    per: dict[str, Any] = {}
+    for name in names:
+        items = [by_run[run][name] for run in shared]
+        p95 = [s["time_to_fulfil_p95_s"] for s in items if s["time_to_fulfil_p95_s"] is not None]
+        mean = [s["time_to_fulfil_mean_s"] for s in items if s["time_to_fulfil_mean_s"] is not None]
+        entry: dict[str, Any] = {
+            "runs": len(items),
+            "cost": sum(s["cost"] for s in items),
+            "node_hours": sum(s["node_hours"] for s in items),
+            "idle_node_hours": sum(s["idle_node_hours"] for s in items),
+            "launches": sum(s["launches"] for s in items),
+            "terminations": sum(s["terminations"] for s in items),
+            "mean_fulfil_p95_s": statistics.fmean(p95) if p95 else None,
+            "mean_fulfil_mean_s": statistics.fmean(mean) if mean else None,
+            "unfulfilled_at_end": sum(s["unfulfilled_at_end"] for s in items),
+            "errors": sum(s["errors"] for s in items),
+        }
+        if reference is not None and reference in names:
+            ratios = [
+                by_run[run][name]["cost"] / by_run[run][reference]["cost"]
+                for run in shared
+                if by_run[run][reference]["cost"] > 1e-9
+            ]
+            entry["cost_vs_reference"] = statistics.fmean(ratios) if ratios else None
+        per[name] = entry
+    return per
+
+
 def run_bench(
     suite: str | Suite = "quick",
     *,
@@ -233,18 +302,20 @@ def run_bench(
             rows.append(row)
             bad = sum(len(e.get("violations", ())) for e in row["strategies"].values())
             say(f"[{time.perf_counter() - started:6.1f}s] {scenario.name}" + (f" — {bad} VIOLATIONS" if bad else ""))
+    scenarios_s = time.perf_counter() - started
     trace_rows: list[dict[str, Any]] = []
-    timelines: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    timelines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    runs = trace_runs(spec, chosen)
     if traces_on:
         for family in spec.traces:
             if traces is not None and family not in traces:
                 continue
-            for policy in spec.policies:
-                trace_row, timeline = run_trace(family, policy, scale=spec.trace_scale, seed=seed)
+            for strategy, policy in runs:
+                trace_row, timeline = run_trace(family, policy, scale=spec.trace_scale, seed=seed, strategy=strategy)
                 trace_rows.append(trace_row)
                 if keep_timelines:
-                    timelines[(family, policy.name)] = timeline
-                say(f"[{time.perf_counter() - started:6.1f}s] trace {family} with {policy.name}")
+                    timelines[(family, strategy.name, policy.name)] = timeline
+                say(f"[{time.perf_counter() - started:6.1f}s] trace {family}: {strategy.name} with {policy.name}")
     ray_version = None
     if _has("ray"):
         from rayk8s.bench._ray_v1 import ray_version as version
@@ -257,14 +328,23 @@ def run_bench(
             "python": platform.python_version(),
             "ray": ray_version,
             "bound": bool(bound and _has("scipy")),
+            "bound_off_reason": None if bound and _has("scipy") else ("--no-bound" if not bound else "needs scipy"),
             "strategies": {s.name: s.description for s in chosen},
             "policies": [p.name for p in spec.policies],
+            "compare_policies": [p.name for p in spec.compare_policies],
+            "trace_strategies": list(dict.fromkeys(strategy.name for strategy, _ in runs)),
+            "trace_reference": runs[0][0].name if runs else None,
             "trace_scale": spec.trace_scale,
             "wall_s": time.perf_counter() - started,
+            "scenarios_s": scenarios_s,
+            "traces_s": time.perf_counter() - started - scenarios_s,
         },
         "scenarios": rows,
         "traces": trace_rows,
-        "summary": {"strategies": _summary(rows, [s.name for s in chosen])},
+        "summary": {
+            "strategies": _summary(rows, [s.name for s in chosen]),
+            "traces": _trace_summary(trace_rows, runs[0][0].name if runs else None),
+        },
     }
     if keep_timelines:
         document["_timelines"] = timelines

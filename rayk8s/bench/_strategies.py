@@ -7,6 +7,13 @@ checks it with :func:`~rayk8s.autoscaler.verify`; Ray's schedulers return launch
 only, so how much of the demand their plan holds is estimated by packing
 (:func:`rayk8s.bench._ray_v1.coverage`).
 
+A strategy with a full result can also drive the autoscaler step over time: its
+``scheduler`` (``SchedulingRequest -> SchedulingResult``) is passed to the simulator as
+``Autoscaler(scheduler=...)``, so traces compare strategies as well as policies. Ray's
+adapters have none (a launch count per type is not a placement the step can act on:
+which existing nodes to keep, which launches are for placement groups), so they sit out
+the traces.
+
 Adding a strategy is one entry in :data:`STRATEGIES`.
 """
 
@@ -19,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from rayk8s.autoscaler import DemandKind, SchedulingRequest, SchedulingResult, schedule
+from rayk8s.autoscaler import DemandKind, Scheduler, SchedulingRequest, SchedulingResult, schedule
 from rayk8s.bench._ffd import first_fit_decreasing
 
 __all__ = ["STRATEGIES", "Decision", "Strategy", "demand_units", "get_strategy", "unfulfilled_units"]
@@ -57,7 +64,8 @@ class Strategy:
 
     ``requires``: a module that must be importable (``ray``); ``max_units``: on scenarios
     of a nominal size above this many demand units the strategy is skipped as too slow
-    (``None``: never).
+    (``None``: never); ``scheduler``: the same strategy as a scheduling function the
+    autoscaler step can run on (``None``: it gives no full result, so no traces).
     """
 
     name: str
@@ -65,6 +73,7 @@ class Strategy:
     decide: Callable[[SchedulingRequest], Decision] = attrs.field(repr=False)
     requires: str | None = None
     max_units: int | None = None
+    scheduler: Scheduler | None = attrs.field(default=None, repr=False)
 
     def available(self) -> bool:
         return self.requires is None or importlib.util.find_spec(self.requires) is not None
@@ -119,6 +128,14 @@ def _unpriced(request: SchedulingRequest) -> SchedulingRequest:
     return attrs.evolve(request, node_types={name: attrs.evolve(t, cost=1.0) for name, t in request.node_types.items()})
 
 
+def _schedule_isolated(request: SchedulingRequest) -> SchedulingResult:
+    return schedule(_isolated(request))
+
+
+def _schedule_unpriced(request: SchedulingRequest) -> SchedulingResult:
+    return schedule(_unpriced(request))
+
+
 def _covered_unfulfilled(request: SchedulingRequest, launch: Mapping[str, int], claimed: int) -> int:
     from rayk8s.bench._ray_v1 import coverage
 
@@ -167,21 +184,24 @@ RAY_V1_CAP = 1000
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        Strategy("rayk8s", "rayk8s.autoscaler.schedule(), the default", _timed(schedule)),
+        Strategy("rayk8s", "rayk8s.autoscaler.schedule(), the default", _timed(schedule), scheduler=schedule),
         Strategy(
             "rayk8s-isolate",
             "rayk8s with isolate_accelerators: plain work never on new accelerator nodes",
             _timed(schedule, _isolated),
+            scheduler=_schedule_isolated,
         ),
         Strategy(
             "rayk8s-unpriced",
             "rayk8s with every price set equal (fewest nodes), costed at the real prices",
             _timed(schedule, _unpriced),
+            scheduler=_schedule_unpriced,
         ),
         Strategy(
             "ffd",
             "first-fit decreasing; a new node is the cheapest type that holds the item",
             _timed(first_fit_decreasing),
+            scheduler=first_fit_decreasing,
         ),
         Strategy(
             "ray-v1",

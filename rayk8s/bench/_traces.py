@@ -4,22 +4,31 @@ Every generator takes a :class:`random.Random` (seeded from the family, the scal
 suite seed, so a trace is the same on every machine) and a :class:`TraceScale`, and
 returns a :class:`~rayk8s.simulate.Trace`. Arrivals are binned per minute.
 
-Families:
+Families, each built so the policies swept (upscaling speed 0.5 to 4, idle timeout 1 to
+15 minutes) trade something real against each other — docs/benchmarks.md has the table:
 
 ``bursty``
     Quiet stretches broken by bursts (exponential gaps, 8 minutes on average) of a few
-    hundred short CPU tasks — the shape of batch jobs submitted by hand.
+    hundred short CPU tasks — batch jobs submitted by hand. A burst needs tens of nodes at
+    once (upscaling speed: wait against peak nodes); the gaps straddle the idle timeouts
+    (keep the nodes for the next burst, or give them back and launch again).
 ``diurnal``
-    A day compressed into the trace: the arrival rate follows a sine between a tenth and
-    the whole of its peak; mixed CPU and memory shapes of a few minutes each.
+    A working day squeezed into the trace: a quiet night, the morning's queued work landing
+    at once and the day's rate behind it (a ramp steeper than a slow upscaling speed
+    follows), a lunch dip of about ten minutes (between the idle timeouts), the afternoon,
+    a quiet evening. Mixed CPU and memory shapes of a few minutes each.
 ``long-tailed``
-    A steady arrival rate of one-CPU tasks whose durations are Pareto-distributed
-    (shape 1.2, 30 s minimum, capped at an hour): most finish fast, a few hold a node for
-    very long, which is what makes idle timeouts and bin choice matter.
+    Jobs of a few hundred one-CPU tasks with Pareto durations (shape 1.2, 30 s minimum,
+    capped at 40 minutes), a gap of 3 to 15 minutes between jobs: each job needs many
+    nodes at once, most tasks finish fast and a few stragglers pin nodes long after, so
+    the idle timeout decides whether the nodes the next job needs are still there.
 ``gpu-scarcity``
-    GPU work beyond what the cloud will give: the cheap GPU type has a quota below its
-    ``max_workers`` and a 30% launch-failure rate, a dearer one is the fallback; CPU work
-    alongside. Shows back-off, fallback and time to fulfil under scarcity.
+    Bursts of GPU jobs, more than the cheap GPU type's quota holds, with pauses around the
+    idle timeouts; the cheap type also fails 30% of launches and takes 150 s to start, a
+    dearer four-GPU type is the fallback; a few long GPU jobs and CPU work alongside. A
+    patient policy (long idle timeout) keeps the scarce nodes between bursts: fewer
+    launches, fewer failures, shorter waits, more idle GPU hours; an eager one gives them
+    back and fights the quota and the failures again at every burst.
 """
 
 from __future__ import annotations
@@ -34,7 +43,16 @@ import attrs
 from rayk8s.autoscaler import NodeType, Resources
 from rayk8s.simulate import Arrival, Trace, TraceNodeType
 
-__all__ = ["POLICIES", "TRACE_FAMILIES", "Policy", "TraceScale", "apply_policy", "generate_trace", "policies"]
+__all__ = [
+    "COMPARE_POLICIES",
+    "POLICIES",
+    "TRACE_FAMILIES",
+    "Policy",
+    "TraceScale",
+    "apply_policy",
+    "generate_trace",
+    "policies",
+]
 
 GI = 2**30
 
@@ -51,7 +69,7 @@ class TraceScale:
 
 
 QUICK = TraceScale("quick", duration_s=20 * 60, step_s=5, rate=0.3)
-FULL = TraceScale("full", duration_s=2 * 3600, step_s=2, rate=1.0)
+FULL = TraceScale("full", duration_s=2 * 3600, step_s=5, rate=1.0)
 SCALES = {QUICK.name: QUICK, FULL.name: FULL}
 
 
@@ -77,6 +95,15 @@ def apply_policy(trace: Trace, policy: Policy) -> Trace:
 POLICIES: dict[str, tuple[Policy, ...]] = {
     "quick": (Policy(1.0, 5.0), Policy(4.0, 1.0)),
     "full": tuple(Policy(speed, idle) for speed in (0.5, 1.0, 4.0) for idle in (1.0, 5.0, 15.0)),
+}
+
+
+#: The policies under which every strategy that can drive the autoscaler runs each trace
+#: (the reference strategy, rayk8s's default, runs all of :data:`POLICIES`): Ray's
+#: defaults, and in the full suite a patient and an eager corner too.
+COMPARE_POLICIES: dict[str, tuple[Policy, ...]] = {
+    "quick": (Policy(1.0, 5.0),),
+    "full": (Policy(0.5, 15.0), Policy(1.0, 5.0), Policy(4.0, 1.0)),
 }
 
 
@@ -172,26 +199,50 @@ def bursty(rng: random.Random, scale: TraceScale, seed: int) -> Trace:
     return _trace(scale, seed, dict(CPU_TYPES), _arrivals(items))
 
 
+def _working_day(fraction: float) -> float:
+    """The load of a working day squeezed into the trace, as a share of the peak.
+
+    Night (5%) until 15% of the trace, then the day at the peak, a lunch dip to 10% from
+    45% to 53% (about ten minutes of a two-hour trace: between the idle timeouts swept),
+    the afternoon at the peak, and the evening back to 5% from 82%.
+    """
+    if fraction < 0.15 or fraction >= 0.82:
+        return 0.05
+    if 0.45 <= fraction < 0.53:
+        return 0.10
+    return 1.0
+
+
 def diurnal(rng: random.Random, scale: TraceScale, seed: int) -> Trace:
     items: list[tuple[float, Resources, float]] = []
-    period = scale.duration_s
-    peak = 40.0 * scale.rate  # tasks per minute at the peak
-    for minute in range(int(scale.duration_s // 60)):
+    peak = 50.0 * scale.rate  # tasks per minute at the peak
+    minutes = int(scale.duration_s // 60)
+    level = 0.0
+    for minute in range(minutes):
         t = minute * 60.0
-        level = 0.1 + 0.9 * (1 - math.cos(2 * math.pi * t / period)) / 2
-        for _ in range(_poisson(rng, peak * level)):
+        previous, level = level, _working_day(minute / minutes)
+        count = _poisson(rng, peak * level)
+        if level > 2 * previous > 0:
+            # the morning (and after lunch): the work queued overnight lands at once, a
+            # ramp steeper than the upscaling speed lets the cluster follow
+            count += int(peak * 5 * level)
+        for _ in range(count):
             items.append((t, _pick(rng, _MIXED), float(rng.choice((120, 240, 300, 600)))))
     return _trace(scale, seed, dict(CPU_TYPES), _arrivals(items))
 
 
 def long_tailed(rng: random.Random, scale: TraceScale, seed: int) -> Trace:
     items: list[tuple[float, Resources, float]] = []
-    rate = 12.0 * scale.rate
     shape = Resources({"CPU": 1, "memory": 2 * GI})
-    for minute in range(int(scale.duration_s * 0.75 // 60)):
-        for _ in range(_poisson(rng, rate)):
-            duration = min(3600.0, 30.0 * rng.paretovariate(1.2))
-            items.append((minute * 60.0, shape, float(round(duration, -1) or 30)))
+    t = 60.0
+    horizon = scale.duration_s * 0.8
+    while t < horizon:
+        minute = 60.0 * int(t // 60)
+        for _ in range(int(rng.uniform(250, 500) * scale.rate)):
+            duration = min(2400.0, 30.0 * rng.paretovariate(1.2))
+            items.append((minute, shape, float(round(duration, -1) or 30)))
+        # the next job after a gap around the idle timeouts swept (1, 5, 15 minutes)
+        t += 60.0 * rng.choice((3, 4, 7, 8, 12, 14)) + rng.uniform(0, 60)
     return _trace(scale, seed, dict(CPU_TYPES), _arrivals(items))
 
 
@@ -199,19 +250,30 @@ def gpu_scarcity(rng: random.Random, scale: TraceScale, seed: int) -> Trace:
     types = {
         "cpu-16": CPU_TYPES["cpu-16"],
         "gpu-1": _type(
-            "gpu-1", {"CPU": 8, "GPU": 1, "memory": 60 * GI}, 1.20, max_workers=24, delay=120, failure=0.3, quota=6
+            "gpu-1", {"CPU": 8, "GPU": 1, "memory": 60 * GI}, 1.20, max_workers=24, delay=150, failure=0.3, quota=8
         ),
         "gpu-4": _type("gpu-4", {"CPU": 32, "GPU": 4, "memory": 240 * GI}, 5.50, max_workers=3, delay=180),
     }
     gpu_task = Resources({"CPU": 4, "GPU": 1, "memory": 16 * GI})
     cpu_task = Resources({"CPU": 2, "memory": 4 * GI})
     items: list[tuple[float, Resources, float]] = []
-    for minute in range(int(scale.duration_s * 0.7 // 60)):
+    horizon = scale.duration_s * 0.85
+    t = 60.0
+    while t < horizon:
+        # a burst of GPU jobs, more than the cheap type's quota holds, then a pause around
+        # the idle timeouts swept: keeping the scarce nodes pays, giving them back churns,
+        # launching fast runs into the quota and the launch failures
+        minute = 60.0 * int(t // 60)
+        for _ in range(max(2, round(rng.uniform(6, 14) * (0.5 + scale.rate / 2)))):
+            items.append((minute, gpu_task, float(rng.choice((180, 240, 300, 420)))))
+        t += 60.0 * rng.choice((4, 6, 8, 10, 12)) + rng.uniform(0, 60)
+    for minute in range(int(horizon // 60)):
         t = minute * 60.0
-        for _ in range(_poisson(rng, 2.5 * scale.rate + 0.2)):
-            items.append((t, gpu_task, float(rng.choice((300, 600, 900)))))
-        for _ in range(_poisson(rng, 8 * scale.rate)):
+        for _ in range(_poisson(rng, 0.3)):  # a few long GPU jobs keep some GPU nodes running
+            items.append((t, gpu_task, 900.0))
+        for _ in range(_poisson(rng, 4 * scale.rate)):
             items.append((t, cpu_task, float(rng.choice((60, 120, 240)))))
+    items.sort(key=lambda item: item[0])
     return _trace(scale, seed, types, _arrivals(items))
 
 

@@ -4,16 +4,18 @@ reading the cluster config and picking the launcher for its ``provider.type``.""
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
-from rayk8s.errors import ConfigError
+from rayk8s.errors import ConfigError, RayK8sError
 
 if TYPE_CHECKING:
     from rayk8s.launcher import ClusterConfig, KubernetesCluster, LocalCluster
 
-__all__ = ["cluster_for", "kubernetes_cluster", "local_cluster", "read_config"]
+__all__ = ["cluster_for", "confirmer", "kubernetes_cluster", "local_cluster", "read_config"]
 
 
 def _quiet_http_retries() -> None:
@@ -62,3 +64,19 @@ def cluster_for(config_path: str) -> LocalCluster | KubernetesCluster:
         _quiet_http_retries()
         return KubernetesCluster(config, echo=_echo)
     return LocalCluster(config, echo=_echo)
+
+
+def confirmer(yes: bool) -> Callable[[str], bool] | None:
+    """How a command asks before it changes a cluster: ``None`` with ``--yes`` (every answer
+    yes); else ``question [y/N]`` on the terminal. Without a terminal on stdin a question
+    is a one-line error saying to pass ``--yes``, never a wait for input that cannot come.
+    """
+    if yes:
+        return None
+
+    def confirm(question: str) -> bool:
+        if not sys.stdin.isatty():
+            raise RayK8sError(f"{question} -- no terminal to answer on (stdin is not a TTY); pass --yes to answer yes")
+        return click.confirm(question, default=False, err=True)
+
+    return confirm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rayk8s.cli._cluster import cluster_for
+from rayk8s.cli._cluster import cluster_for, confirmer
 from rayk8s.cli._main import main
 from rayk8s.errors import RayK8sError
 
@@ -30,7 +30,8 @@ def down_command(config: str, yes: bool, workers_only: bool) -> None:
         what = "its autoscaler and worker pods" if workers_only else "its pods, Services and RBAC objects"
     else:
         what = "its autoscaler and workers" if workers_only else "its autoscaler, workers and head"
-    if not yes and not click.confirm(f"Tear down cluster {name!r} ({what})?", default=False, err=True):
+    confirm = confirmer(yes)
+    if confirm is not None and not confirm(f"Tear down cluster {name!r} ({what})?"):
         raise RayK8sError("aborted: nothing was stopped")
     if isinstance(cluster, KubernetesCluster):
         with cluster:

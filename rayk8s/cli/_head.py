@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -44,6 +45,42 @@ def _raw_terminal() -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+class _TerminalSize:
+    """Our terminal's size for the remote one: once at the start, then after each SIGWINCH.
+
+    Called by the exec loop (:func:`~rayk8s.providers.kubernetes._exec.pod_exec`): returns
+    ``(columns, rows)`` when there is a size to send, else ``None``.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.changed = True
+
+    def __call__(self) -> tuple[int, int] | None:
+        if not self.changed:
+            return None
+        self.changed = False  # before reading: a resize from now on is sent next time
+        try:
+            size = os.get_terminal_size(self.fd)
+        except OSError:
+            return None
+        return size.columns, size.lines
+
+    def on_resize(self, signum: int, frame: object) -> None:
+        self.changed = True
+
+
+@contextlib.contextmanager
+def _terminal_size() -> Iterator[_TerminalSize]:
+    """The size of the terminal on stdin, tracked through SIGWINCH (the old handler restored afterwards)."""
+    size = _TerminalSize(sys.stdin.fileno())
+    previous = signal.signal(signal.SIGWINCH, size.on_resize)
+    try:
+        yield size
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+
+
 @main.command("exec", short_help="Run a shell command in the head pod.")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.argument("command")
@@ -59,16 +96,22 @@ def exec_command(config: str, command: str) -> None:
 def attach_command(config: str) -> None:
     """An interactive shell (bash if there is one) in the head pod.
 
-    With a terminal on stdin the remote shell gets a terminal too; otherwise stdin is
-    read as the shell's input (`echo 'ray status' | rayk8s attach CONFIG`).
+    With a terminal on stdin the remote shell gets a terminal too, of the same size,
+    resized with it; otherwise stdin is read as the shell's input
+    (`echo 'ray status' | rayk8s attach CONFIG`).
     """
     interactive = sys.stdin.isatty()
     flag = " -i" if interactive else ""
     shell = f"command -v bash >/dev/null 2>&1 && exec bash{flag} || exec sh{flag}"
     with kubernetes_cluster(config, "attach") as cluster:
         stdin = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0) if _has_fileno() else sys.stdin.buffer
-        with stdin, _raw_terminal() if interactive else contextlib.nullcontext():
-            code = cluster.exec(shell, stdin=stdin, stdout=_out, stderr=_err, tty=interactive)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(stdin)
+            size = None
+            if interactive:
+                stack.enter_context(_raw_terminal())
+                size = stack.enter_context(_terminal_size())
+            code = cluster.exec(shell, stdin=stdin, stdout=_out, stderr=_err, tty=interactive, terminal_size=size)
     raise click.exceptions.Exit(code)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rayk8s.cli._cluster import cluster_for
+from rayk8s.cli._cluster import cluster_for, confirmer
 from rayk8s.cli._main import main
 
 __all__ = ["up_command"]
@@ -12,13 +12,20 @@ __all__ = ["up_command"]
 
 @main.command("up", short_help="Create or update a Ray cluster and its autoscaler.")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-y", "--yes", is_flag=True, help="Answer yes to the question before launching or restarting.")
 @click.option(
     "--no-restart",
     is_flag=True,
     help="If the cluster runs, keep its Ray processes and restart only the autoscaler (picks up config changes).",
 )
-def up_command(config: str, yes: bool, no_restart: bool) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="How long to wait for the head to run (default: 300 on Kubernetes, 90 locally).",
+)
+def up_command(config: str, yes: bool, no_restart: bool, timeout: float | None) -> None:
     """Start the cluster CONFIG describes: the Ray head, then the autoscaler.
 
     With `provider.type: kubernetes`: the autoscaler's ServiceAccount, Role and
@@ -26,11 +33,17 @@ def up_command(config: str, yes: bool, no_restart: bool) -> None:
     set-up and head start commands run in the head pod, and the autoscaler starts there.
     Running it again changes only what changed. With `provider.type: local` the head is
     a real `ray start --head` on this machine and the autoscaler runs beside it.
+
+    Before launching a cluster, replacing its head or restarting Ray on it, `up` asks
+    (as `ray up` does); `--yes` answers yes. Without a terminal it fails instead of
+    asking: pass `--yes` in scripts.
     """
     from rayk8s.launcher import KubernetesCluster
 
-    confirm = None if yes else (lambda question: click.confirm(question, default=False, err=True))
+    confirm = confirmer(yes)
     cluster = cluster_for(config)
+    if timeout is not None:
+        cluster.head_timeout_s = timeout
     if isinstance(cluster, KubernetesCluster):
         with cluster:
             head = cluster.up(restart=not no_restart, confirm=confirm)

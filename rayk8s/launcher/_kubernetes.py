@@ -50,10 +50,10 @@ from rayk8s.providers._tags import (
     TAG_USER_NODE_TYPE,
 )
 from rayk8s.providers.kubernetes import HEAD_PORTS, KubernetesNodeProvider, KubernetesProviderConfig
-from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller
+from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller, read_or_none, response_json, server_has
 from rayk8s.providers.kubernetes._exec import pod_exec
 from rayk8s.providers.kubernetes._pods import waiting_problem
-from rayk8s.providers.kubernetes._provider import client_from_config, response_json
+from rayk8s.providers.kubernetes._provider import client_from_config
 
 __all__ = [
     "BOOTSTRAP_PATH",
@@ -206,7 +206,7 @@ class KubernetesCluster:
     progress lines, ``output`` the output of the commands ``up`` runs in the head pod
     (default: our stderr). Without ``api_client`` the client comes from
     ``provider.kubeconfig``/``context`` or the default kubeconfig.
-    ``head_timeout_s``: how long ``up`` waits for the head pod to run. Close it with
+    ``head_timeout_s``: how long ``up`` waits for the head pod to run (``up --timeout``). Close it with
     :meth:`close` (or use it as a context manager).
     """
 
@@ -290,7 +290,16 @@ class KubernetesCluster:
     # -- queries -----------------------------------------------------------------------
 
     def nodes(self, kind: str | None = None) -> list[ProviderNode]:
-        """The cluster's pods that are not terminating (``kind``: head or worker only)."""
+        """The cluster's pods that are not terminating (``kind``: head or worker only).
+
+        A pod list the credentials may not make raises its :class:`APIForbiddenError` at
+        once, rather than after the provider's wait for its first list.
+        """
+        cache = self.provider.cache
+        deadline = time.monotonic() + self.provider.config.sync_timeout_s
+        while not cache.wait_synced(0.1) and time.monotonic() < deadline:
+            if isinstance(cache.last_error, APIForbiddenError):
+                raise cache.last_error
         snapshot = self.provider.nodes({TAG_CLUSTER_NAME: self.name})
         if snapshot.partial:
             raise RayK8sError(f"cannot list the pods of cluster {self.name!r}: {snapshot.detail}")
@@ -340,9 +349,13 @@ class KubernetesCluster:
         stderr: Callable[[bytes], None] | None = None,
         stdin: bytes | IO[bytes] | None = None,
         tty: bool = False,
+        terminal_size: Callable[[], tuple[int, int] | None] | None = None,
         pod: str | None = None,
     ) -> int:
-        """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code."""
+        """Run ``command`` with ``/bin/sh -c`` in the head pod (or ``pod``); returns its exit code.
+
+        ``tty`` and ``terminal_size``: a remote terminal, and its size as it changes (see :func:`pod_exec`).
+        """
         name = pod or self.running_head().id
         self.provider.api_calls.add("create", "pods/exec")
         return pod_exec(
@@ -354,6 +367,7 @@ class KubernetesCluster:
             stdout=stdout,
             stderr=stderr,
             tty=tty,
+            terminal_size=terminal_size,
         )
 
     def _run(self, command: str, what: str, *, quiet: bool = False) -> bytes:
@@ -392,15 +406,25 @@ class KubernetesCluster:
     # -- up ----------------------------------------------------------------------------
 
     def up(self, *, restart: bool = True, confirm: Callable[[str], bool] | None = None) -> ProviderNode:
-        """Create or update the cluster; returns the running head. See the module docstring."""
+        """Create or update the cluster; returns the running head. See the module docstring.
+
+        Before it changes anything, ``up`` asks ``confirm`` the one question
+        :meth:`up_question` gives (launch, replace the head, restart Ray, run changed
+        set-up); an answer of no raises :class:`RayK8sError` with nothing changed.
+        ``confirm=None`` answers yes (``--yes``).
+        """
         mounts = _read_mounts(self.config)
+        runtime = _runtime_hash(self.config, mounts)
+        head: ProviderNode | None = self.head()
+        question = self.up_question(head, restart=restart, runtime=runtime)
+        if question is not None and confirm is not None and not confirm(question):
+            raise RayK8sError("aborted: nothing was changed")
         self.apply_rbac()
-        names = self.provider.ensure_services()
-        self.echo(f"Services: {', '.join(names)}")
-        head = self._ensure_head(confirm)
+        for name, outcome in self.provider.ensure_services().items():
+            self.echo(f"Service {name}: {outcome}")
+        head = self._ensure_head(head)
         head = self._wait_running(head.id)
         self.echo(f"Head pod {head.id} is running (IP {head.internal_ip})")
-        runtime = _runtime_hash(self.config, mounts)
         fresh = head.tags.get(TAG_RUNTIME_CONFIG) != runtime
         if fresh:
             for remote, data, is_dir in mounts:
@@ -420,6 +444,9 @@ class KubernetesCluster:
 
     def apply_rbac(self) -> None:
         """Create or update the autoscaler's ServiceAccount, Role and RoleBinding; print what was done.
+
+        Each is read first: created if missing, patched if it differs, else left (a
+        second ``up`` only reads them).
 
         An object of that name that rayk8s did not create (no ``ray-cluster-name`` label
         of this cluster) is used as it is and never deleted by ``down``.
@@ -455,24 +482,28 @@ class KubernetesCluster:
             body = self._labelled(manifest)
             name = body["metadata"]["name"]
             kind = body.get("kind", resource)
-            try:
-                self._call("create", resource, create, self.namespace, body, idempotent=False, _preload_content=False)
-                self.echo(f"{kind} {name}: created")
-                continue
-            except APIConflictError:
-                pass
-            current = response_json(self._call("get", resource, read, name, self.namespace, _preload_content=False))
+            current = read_or_none(self.provider.caller, resource, read, name, self.namespace)
+            if current is None:
+                try:
+                    self._call(
+                        "create", resource, create, self.namespace, body, idempotent=False, _preload_content=False
+                    )
+                except APIConflictError:  # made since we read: compare with that one
+                    current = read_or_none(self.provider.caller, resource, read, name, self.namespace) or {}
+                else:
+                    self.echo(f"{kind} {name}: created")
+                    continue
             labels = (current.get("metadata") or {}).get("labels") or {}
             if labels.get(TAG_CLUSTER_NAME) != self.name:
                 self.echo(f"{kind} {name}: exists and was not created by rayk8s for this cluster; used as it is")
                 continue
             wanted = {key: body.get(key) for key in keys}
-            if all(_same(current.get(key), value) for key, value in wanted.items()) and _same(
+            if all(server_has(current.get(key), value) for key, value in wanted.items()) and server_has(
                 labels, {**labels, **body["metadata"]["labels"]}
             ):
                 self.echo(f"{kind} {name}: unchanged")
                 continue
-            if resource == "rolebindings" and not _same(current.get("roleRef"), body.get("roleRef")):
+            if resource == "rolebindings" and not server_has(current.get("roleRef"), body.get("roleRef")):
                 # roleRef cannot change: replace the binding.
                 self._call("delete", resource, rbac.delete_namespaced_role_binding, name, self.namespace)
                 self._call("create", resource, create, self.namespace, body, idempotent=False, _preload_content=False)
@@ -507,17 +538,35 @@ class KubernetesCluster:
             TAG_LAUNCH_CONFIG: self.autoscaler_config.launch_config_hash(head_type),
         }
 
-    def _ensure_head(self, confirm: Callable[[str], bool] | None) -> ProviderNode:
+    def up_question(self, head: ProviderNode | None, *, restart: bool, runtime: str) -> str | None:
+        """What ``up`` asks before acting on ``head`` (the cluster's head pod, or ``None``), as Ray's
+        ``ray up`` does; ``None`` when it changes nothing running (``--no-restart``, set-up unchanged).
+
+        ``runtime``: the digest of the set-up commands and mounted files ``up`` would apply.
+        """
+        name, namespace = self.name, self.namespace
+        if head is None:
+            return f"No head pod found. Launch cluster {name!r} in namespace {namespace!r}?"
+        if head.status is ProviderNodeStatus.FAILED:
+            return f"The head pod {head.id} has failed. Replace it (a new head for cluster {name!r})?"
+        if head.tags.get(TAG_LAUNCH_CONFIG) != self._head_tags()[TAG_LAUNCH_CONFIG]:
+            return f"The head pod {head.id} was made from another head node_config. Replace it (Ray restarts)?"
+        if restart and head.status is not ProviderNodeStatus.RUNNING:
+            return f"The head pod {head.id} is {head.status.value}. Wait for it and start Ray on it again?"
+        if restart:
+            return f"Cluster {name!r} is running. Restart Ray on the head pod {head.id}?"
+        if head.tags.get(TAG_RUNTIME_CONFIG) != runtime:
+            return f"Run the changed set-up commands on the head pod {head.id} (Ray keeps running)?"
+        return None
+
+    def _ensure_head(self, head: ProviderNode | None) -> ProviderNode:
+        """The head pod: ``head`` if it is up to date, else a new one (``head`` deleted first)."""
         tags = self._head_tags()
-        head = self.head()
         if head is not None and head.status is ProviderNodeStatus.FAILED:
             self.echo(f"Head pod {head.id} has failed; replacing it")
             self._delete_and_wait([head.id])
             head = None
         if head is not None and head.tags.get(TAG_LAUNCH_CONFIG) != tags[TAG_LAUNCH_CONFIG]:
-            question = f"The head pod {head.id} was made from another head node_config. Replace it?"
-            if confirm is not None and not confirm(question):
-                raise RayK8sError("aborted: the head pod was left as it is")
             self.echo(f"Replacing head pod {head.id} (its node_config changed)")
             self._delete_and_wait([head.id])
             head = None
@@ -556,11 +605,12 @@ class KubernetesCluster:
             if waited > self.head_timeout_s:
                 reason = node.unschedulable or "no reason reported"
                 raise RayK8sError(
-                    f"the head pod {name} is still {node.status.value} after {self.head_timeout_s:.0f} s: {reason}"
+                    f"the head pod {name} is still {node.status.value} after {self.head_timeout_s:g} s: {reason}"
                 )
             if waited - last >= 5.0:
                 detail = f": {node.unschedulable}" if node.unschedulable else ""
-                self.echo(f"Waiting for head pod {name} ({waited:.0f} s): {node.status.value}{detail}")
+                progress = f"{waited:.0f} s of {self.head_timeout_s:g} s"
+                self.echo(f"Waiting for head pod {name} ({progress}): {node.status.value}{detail}")
                 last = waited
             time.sleep(0.2)
 
@@ -776,12 +826,3 @@ def _to_stderr(data: bytes) -> None:
 
 def _close(client: Any) -> None:
     client.close()
-
-
-def _same(current: Any, wanted: Any) -> bool:
-    """Whether the server's value already equals what we would write (defaults it added aside)."""
-    if isinstance(wanted, Mapping):
-        return isinstance(current, Mapping) and all(_same(current.get(k), v) for k, v in wanted.items())
-    if isinstance(wanted, list):
-        return isinstance(current, list) and len(current) == len(wanted) and all(map(_same, current, wanted))
-    return bool(current == wanted)

@@ -94,6 +94,8 @@ class LocalCluster:
 
     config: ClusterConfig
     echo: Echo = print
+    #: How long ``up`` waits for the Ray head to answer, in seconds (``up --timeout``).
+    head_timeout_s: float = HEAD_TIMEOUT_S
     provider: LocalNodeProvider = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -208,8 +210,8 @@ class LocalCluster:
                 if self._gcs_answers(address):
                     self.echo(f"The Ray head is up at {address} ({waited:.0f} s)")
                     return
-            if waited > HEAD_TIMEOUT_S:
-                raise RayK8sError(f"the Ray head at {address} did not answer within {HEAD_TIMEOUT_S:.0f} s")
+            if waited > self.head_timeout_s:
+                raise RayK8sError(f"the Ray head at {address} did not answer within {self.head_timeout_s:g} s")
             if waited - last_report >= 3.0:
                 self.echo(f"waiting for the Ray head at {address} ... {waited:.0f} s")
                 last_report = waited

@@ -2,7 +2,8 @@
 
 :class:`ClusterRuntime` is what the per-cluster kopf daemon drives, and has no kopf in
 it: build it from a RayCluster's name, namespace, uid and spec; :meth:`ensure_head`
-creates the head pod and Services if the cluster has no head; :meth:`update` runs one
+creates the head pod if the cluster has no head, and the Services at start and after
+:meth:`services_deleted`; :meth:`update` runs one
 :meth:`Autoscaler.update`; :meth:`reload` applies a changed spec without touching Ray;
 :meth:`status` and :func:`events_of` turn an update into the RayCluster's status and its
 Kubernetes Events. Blocking calls (the provider's); the daemon runs them in a thread.
@@ -231,7 +232,8 @@ class ClusterRuntime:
         self.autoscaler = Autoscaler(self.autoscaler_config, provider=acting, load_source=self.load_source, clock=clock)
         self._conditions: dict[str, dict[str, str]] = {}
         self._head_error: str | None = None
-        self._services_done = False
+        self._services_lost = 0  # Services of this cluster seen deleted (services_deleted)
+        self._services_made: int | None = None  # _services_lost as of the last ensure_services
 
     def _config(self, spec: Mapping[str, Any]) -> ClusterConfig:
         extra: dict[str, Any] = {"owner_reference": owner_reference(self.name, self.uid)}
@@ -287,8 +289,30 @@ class ClusterRuntime:
         live = [n for n in snapshot.nodes if n.status is not ProviderNodeStatus.TERMINATING]
         return live[0] if live else None
 
+    def services_deleted(self, name: str) -> None:
+        """One of this cluster's Services was deleted: the next update makes it again.
+
+        The operator calls it from its watch of the namespace's Services (one thread).
+        """
+        self._services_lost += 1
+        self.log.warning("service_deleted", service=name)
+
+    def ensure_services(self) -> list[Event]:
+        """Make the Services when the runtime starts and after :meth:`services_deleted`; else no call."""
+        lost = self._services_lost
+        if self._services_made == lost:
+            return []
+        again = self._services_made is not None
+        outcomes = self.provider.ensure_services()
+        self._services_made = lost
+        made = sorted(name for name, outcome in outcomes.items() if outcome == "created")
+        if not (made and again):
+            return []
+        self.log.info("services_recreated", services=made)
+        return [Event("Normal", "ServiceRecreated", f"made the deleted Service {', '.join(made)} again")]
+
     def ensure_head(self) -> list[Event]:
-        """Create the head Service(s) once, and the head pod whenever the cluster has none.
+        """Make the Services if needed (:meth:`ensure_services`), and the head pod whenever the cluster has none.
 
         Restart-safe: the head's launch request is named after the RayCluster's uid, so a
         create repeated by a restarted operator finds the pod the first one made; nothing
@@ -296,18 +320,16 @@ class ClusterRuntime:
         replaced at the next update. Returns the Events to post; raises
         :class:`~rayk8s.errors.RayK8sError` (a launch or API failure).
         """
-        if not self._services_done:
-            self.provider.ensure_services()
-            self._services_done = True
+        events = self.ensure_services()
         snapshot = self.provider.nodes({TAG_CLUSTER_NAME: self.name, TAG_NODE_KIND: NODE_KIND_HEAD})
         live = [n for n in snapshot.nodes if n.status is not ProviderNodeStatus.TERMINATING]
         if any(n.status is ProviderNodeStatus.FAILED for n in live):
             failed = [n.id for n in live if n.status is ProviderNodeStatus.FAILED]
             self.provider.terminate_nodes(failed)
             self.log.warning("head_failed", pods=failed)
-            return [Event("Warning", "HeadFailed", f"deleted the failed head pod {', '.join(failed)}")]
+            return [*events, Event("Warning", "HeadFailed", f"deleted the failed head pod {', '.join(failed)}")]
         if live or snapshot.partial:
-            return []
+            return events
         head_type = self.config.head_node_type
         tags = {
             TAG_CLUSTER_NAME: self.name,
@@ -319,7 +341,7 @@ class ClusterRuntime:
         }
         names = self.provider.create_node(self.autoscaler_config.node_types[head_type].node_config, tags, 1)
         self.log.info("head_created", pod=names[0])
-        return [Event("Normal", "HeadCreated", f"created the head pod {names[0]}")]
+        return [*events, Event("Normal", "HeadCreated", f"created the head pod {names[0]}")]
 
     def update(self) -> tuple[UpdateResult | None, list[Event]]:
         """Make sure the head exists, then one autoscaler update.

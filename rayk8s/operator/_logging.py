@@ -8,6 +8,7 @@ Two streams reach stdout, both through :func:`prefix_lines`:
 - stdlib records -- kopf's per-object messages (which carry the object's name) and the
   monitor block (``extra={"cluster": ...}``) -- get the prefix on every line, so a
   multi-line monitor block stays greppable: ``kubectl logs ... | grep ^example-cluster2:``.
+  kopf's routine lines about the Services it watches for the operator are left out.
 """
 
 from __future__ import annotations
@@ -51,11 +52,19 @@ class _PrefixingRenderer:
         return prefix_lines(cluster, str(self._render(logger, name, event_dict)))
 
 
+def _not_kopf_chatter_about_services(record: logging.LogRecord) -> bool:
+    """Drop kopf's routine per-Service lines (``Handler ... succeeded``): they would carry the
+    Service's name as the prefix; the operator logs what it does under the cluster's."""
+    ref = getattr(record, "k8s_ref", None)
+    return not (isinstance(ref, dict) and ref.get("kind") == "Service" and record.levelno < logging.WARNING)
+
+
 def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Send the operator's, kopf's and the library's logs to ``stream`` (stdout), prefixed."""
     output = stream if stream is not None else sys.stdout
     handler = logging.StreamHandler(output)
     handler.setFormatter(ClusterPrefixFormatter("%(asctime)s %(levelname)s -- %(message)s"))
+    handler.addFilter(_not_kopf_chatter_about_services)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,7 +7,7 @@ creation and on operator start (resume). The daemon:
 1. builds the cluster's :class:`~rayk8s.operator._cluster.ClusterRuntime` from the spec
    (an invalid spec: status phase ``Error`` naming the field path, a Warning Event, and
    a wait for the next spec);
-2. every ``updateIntervalS``: creates the head pod and Services if missing, runs one
+2. every ``updateIntervalS``: creates the head pod if missing, runs one
    ``Autoscaler.update()`` (in a thread: the provider's calls block), writes the status
    subresource when it changed, posts Events for scale-up, scale-down and failures, and
    logs the monitor block with the ``<cluster>:`` prefix;
@@ -15,6 +15,10 @@ creation and on operator start (resume). The daemon:
    restarting Ray;
 4. on deletion, stops; the pods and Services carry ownerReferences to the RayCluster, so
    Kubernetes' garbage collector removes them.
+
+A second kopf watch, of the namespace's Services labelled ``ray-cluster-name`` (one for
+all clusters), tells a running cluster when one of its Services is deleted; its next
+update makes it again. The steady state makes no call to look for Services.
 
 Nothing is kept between daemon runs but what Kubernetes stores (pod labels, the head's
 launch request named after the RayCluster's uid), so a killed and restarted operator
@@ -39,6 +43,7 @@ from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from rayk8s.autoscaler._tags import TAG_CLUSTER_NAME
 from rayk8s.errors import ConfigError, RayK8sError
 from rayk8s.operator import _metrics
 from rayk8s.operator._cluster import (
@@ -166,6 +171,23 @@ def make_registry(settings: OperatorSettings, api_client: ApiClient) -> kopf.Ope
         loop.set_default_executor(ThreadPoolExecutor(settings.update_threads, thread_name_prefix="rayk8s-update"))
         log.info("operator_started", load_source=settings.load_source, namespaces=list(settings.namespaces))
 
+    # The runtimes of the clusters whose daemons run, by (namespace, name).
+    runtimes: dict[tuple[str, str], ClusterRuntime] = {}
+
+    # One watch of the namespace's Services, shared by all clusters: a deleted Service of a
+    # running cluster is made again at its next update (no call per update to look for it).
+    def deleted(type: str, **_: Any) -> bool:
+        return type == "DELETED"
+
+    @kopf.on.event("", "v1", "services", registry=registry, labels={TAG_CLUSTER_NAME: kopf.PRESENT}, when=deleted)
+    async def service_deleted(
+        name: str, namespace: str | None, labels: Mapping[str, str], meta: kopf.Meta, **_: Any
+    ) -> None:
+        runtime = runtimes.get((namespace or "", labels[TAG_CLUSTER_NAME]))
+        owners = {reference.get("uid") for reference in meta.get("ownerReferences") or ()}
+        if runtime is not None and runtime.uid in owners:
+            runtime.services_deleted(name)
+
     # Stopping (deletion, operator exit): the flag first, 10 s to finish the update in flight.
     daemon = kopf.daemon(
         GROUP, VERSION, PLURAL, registry=registry, id="autoscaler", cancellation_backoff=10.0, cancellation_timeout=30.0
@@ -183,82 +205,73 @@ def make_registry(settings: OperatorSettings, api_client: ApiClient) -> kopf.Ope
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
+        """One RayCluster's loop: build its runtime, update it every interval, stop with the daemon."""
+        writer = _StatusWriter(custom, namespace, name)
+        writer.last = {k: v for k, v in dict(status).items() if k != "kopf"} or None
+        runtime: ClusterRuntime | None = None
+        rejected: dict[str, Any] | None = None  # the last spec found invalid
+        invalid: str | None = None  # why, while the current spec is that one
+        failure: str | None = None  # the last error building the cluster's runtime (retried)
+
+        def work() -> object:
+            return (meta.get("annotations") or {}).get(WORK_ANNOTATION)
+
         with structlog.contextvars.bound_contextvars(cluster=name):
-            await _run_cluster(name, namespace, uid, spec, meta, body, status, stopped, settings, api_client, custom)
+            try:
+                while not stopped:
+                    current = copy.deepcopy(dict(spec))
+                    generation = meta.get("generation")
+                    interval = settings.update_interval_s or 5.0
+                    try:
+                        if runtime is None and current != rejected:
+                            runtime = await asyncio.to_thread(
+                                ClusterRuntime,
+                                name,
+                                namespace,
+                                uid,
+                                current,
+                                api_client=api_client,
+                                settings=settings,
+                                work=work,
+                            )
+                            runtimes[namespace, name] = runtime
+                            _metrics.CLUSTERS.inc()
+                            log.info(
+                                "cluster_started", namespace=namespace, node_types=sorted(runtime.config.node_types)
+                            )
+                        elif (
+                            runtime is not None and current not in (runtime.spec, rejected) and runtime.reload(current)
+                        ):
+                            kopf.event(body, type="Normal", reason="ConfigReloaded", message="applied the changed spec")
+                        failure = None
+                    except ConfigError as error:
+                        if current != rejected:
+                            rejected, invalid = current, str(error)
+                            log.error("invalid_spec", error=invalid)
+                            kopf.event(body, type="Warning", reason="InvalidSpec", message=invalid)
+                            if runtime is None:
+                                await asyncio.to_thread(writer.write, invalid_status(error, generation))
+                    except RayK8sError as error:  # cannot start the cluster's runtime yet (Ray missing, ...): retried
+                        if str(error) != failure:
+                            failure = str(error)
+                            log.error("cluster_start_failed", error=failure)
+                            kopf.event(body, type="Warning", reason="StartFailed", message=failure)
+                            await asyncio.to_thread(writer.write, failed_status(failure, generation))
+                    if runtime is not None:
+                        interval = runtime.update_interval_s
+                        if current == runtime.spec:
+                            rejected = invalid = None
+                        await _update_once(runtime, body, writer, generation if invalid is None else None, invalid)
+                    await stopped.wait(interval)
+            finally:
+                if runtime is not None:
+                    runtimes.pop((namespace, name), None)
+                    _metrics.CLUSTERS.dec()
+                    _metrics.forget_cluster(name, set(runtime.autoscaler_config.node_types))
+                    await asyncio.to_thread(runtime.close)
+                    log.info("cluster_stopped")
 
     return registry
-
-
-async def _run_cluster(
-    name: str,
-    namespace: str,
-    uid: str,
-    spec: Mapping[str, Any],
-    meta: Mapping[str, Any],
-    body: kopf.Body,
-    status: Mapping[str, Any],
-    stopped: kopf.DaemonStopped,
-    settings: OperatorSettings,
-    api_client: ApiClient,
-    custom: CustomObjectsApi,
-) -> None:
-    writer = _StatusWriter(custom, namespace, name)
-    writer.last = {k: v for k, v in dict(status).items() if k != "kopf"} or None
-    runtime: ClusterRuntime | None = None
-    rejected: dict[str, Any] | None = None  # the last spec found invalid
-    invalid: str | None = None  # why, while the current spec is that one
-    failure: str | None = None  # the last error building the cluster's runtime (retried)
-
-    def work() -> object:
-        return (meta.get("annotations") or {}).get(WORK_ANNOTATION)
-
-    try:
-        while not stopped:
-            current = copy.deepcopy(dict(spec))
-            generation = meta.get("generation")
-            interval = settings.update_interval_s or 5.0
-            try:
-                if runtime is None and current != rejected:
-                    runtime = await asyncio.to_thread(
-                        ClusterRuntime,
-                        name,
-                        namespace,
-                        uid,
-                        current,
-                        api_client=api_client,
-                        settings=settings,
-                        work=work,
-                    )
-                    _metrics.CLUSTERS.inc()
-                    log.info("cluster_started", namespace=namespace, node_types=sorted(runtime.config.node_types))
-                elif runtime is not None and current not in (runtime.spec, rejected) and runtime.reload(current):
-                    kopf.event(body, type="Normal", reason="ConfigReloaded", message="applied the changed spec")
-                failure = None
-            except ConfigError as error:
-                if current != rejected:
-                    rejected, invalid = current, str(error)
-                    log.error("invalid_spec", error=invalid)
-                    kopf.event(body, type="Warning", reason="InvalidSpec", message=invalid)
-                    if runtime is None:
-                        await asyncio.to_thread(writer.write, invalid_status(error, generation))
-            except RayK8sError as error:  # cannot start the cluster's runtime yet (Ray missing, ...): retried
-                if str(error) != failure:
-                    failure = str(error)
-                    log.error("cluster_start_failed", error=failure)
-                    kopf.event(body, type="Warning", reason="StartFailed", message=failure)
-                    await asyncio.to_thread(writer.write, failed_status(failure, generation))
-            if runtime is not None:
-                interval = runtime.update_interval_s
-                if current == runtime.spec:
-                    rejected = invalid = None
-                await _update_once(runtime, body, writer, generation if invalid is None else None, invalid)
-            await stopped.wait(interval)
-    finally:
-        if runtime is not None:
-            _metrics.CLUSTERS.dec()
-            _metrics.forget_cluster(name, set(runtime.autoscaler_config.node_types))
-            await asyncio.to_thread(runtime.close)
-            log.info("cluster_stopped")
 
 
 async def _update_once(

@@ -35,7 +35,9 @@ from rayk8s.autoscaler import (
     PlacementStrategy,
     ResourceDemand,
     Resources,
+    Scheduler,
     StatusSummary,
+    schedule,
 )
 from rayk8s.autoscaler._ports import ProviderNodeStatus
 from rayk8s.providers.fake import FakeNodeProvider, ManualClock
@@ -310,7 +312,8 @@ class SimulationResult:
             f" in {self.elapsed_s:.1f} s",
             f"Demand:        {s['arrived']} arrived, {s['placed']} placed,"
             f" {s['unfulfilled_at_end']} unfulfilled at end",
-            f"Time to fulfil: p50 {_seconds(s['time_to_fulfil_p50_s'])}, p95 {_seconds(s['time_to_fulfil_p95_s'])}",
+            f"Time to fulfil: p50 {_seconds(s['time_to_fulfil_p50_s'])}, p95 {_seconds(s['time_to_fulfil_p95_s'])},"
+            f" mean {_seconds(s['time_to_fulfil_mean_s'])}",
             f"Nodes:         peak {s['peak_nodes']}; {s['launches']} launched, {s['terminations']} terminated,"
             f" {s['launch_failures']} launch failures",
             f"Node-hours:    {s['node_hours']:.2f} (idle {s['idle_node_hours']:.2f}); cost {s['cost']:.2f}",
@@ -327,6 +330,11 @@ class SimulationResult:
 
 def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} s"
+
+
+def _mean(waits: list[tuple[float, int]]) -> float | None:
+    total = sum(count for _, count in waits)
+    return sum(wait * count for wait, count in waits) / total if total else None
 
 
 def _percentile(waits: list[tuple[float, int]], fraction: float) -> float | None:
@@ -346,7 +354,9 @@ class Simulator:
     """Run a :class:`Trace` through the real autoscaler on the fake provider.
 
     ``timeline``: record one entry per step (off saves memory for long benchmarks).
-    ``on_step``: called after each step with ``(t, update_result)``.
+    ``on_step``: called after each step with ``(t, update_result)``. ``scheduler``: the
+    scheduling function the autoscaler asks (default :func:`~rayk8s.autoscaler.schedule`),
+    to compare schedulers over time on the same trace.
     """
 
     def __init__(
@@ -356,6 +366,7 @@ class Simulator:
         cluster_name: str = "simulated",
         timeline: bool = True,
         on_step: Callable[[float, Any], None] | None = None,
+        scheduler: Scheduler = schedule,
     ) -> None:
         self.trace = trace
         self.clock = ManualClock(0.0)
@@ -368,6 +379,7 @@ class Simulator:
             provider=self.provider,
             load_source=self.workload,
             clock=self.clock,
+            scheduler=scheduler,
         )
         self.record_timeline = timeline
         self.on_step = on_step
@@ -439,6 +451,7 @@ class Simulator:
         summary = {
             "time_to_fulfil_p50_s": _percentile(waits, 0.50),
             "time_to_fulfil_p95_s": _percentile(waits, 0.95),
+            "time_to_fulfil_mean_s": _mean(waits),
             "node_hours": sum(node_seconds.values()) / 3600,
             "cost": sum(item["cost"] for item in per_type.values()),
             "idle_node_hours": idle_seconds / 3600,
@@ -460,6 +473,6 @@ class Simulator:
         return SimulationResult(summary, timeline, result.status if result is not None else None, elapsed)
 
 
-def simulate(trace: Trace, *, timeline: bool = True) -> SimulationResult:
-    """Run ``trace`` and return what was measured."""
-    return Simulator(trace, timeline=timeline).run()
+def simulate(trace: Trace, *, timeline: bool = True, scheduler: Scheduler = schedule) -> SimulationResult:
+    """Run ``trace`` (with ``scheduler`` deciding what to launch) and return what was measured."""
+    return Simulator(trace, timeline=timeline, scheduler=scheduler).run()

@@ -16,8 +16,10 @@ from rayk8s.autoscaler import (
     NodeUsage,
     ProviderNodeStatus,
     Resources,
+    Scheduler,
     StaticLoadSource,
     UpdateResult,
+    schedule,
 )
 from rayk8s.providers._tags import (
     NODE_KIND_HEAD,
@@ -49,9 +51,11 @@ class Harness:
         *,
         provider_config: Mapping[str, Any] | None = None,
         head: bool = False,
+        scheduler: Scheduler = schedule,
         **settings: Any,
     ) -> None:
         types = list(node_types)
+        self.scheduler = scheduler
         if head:
             types.append(NodeType("head", {"CPU": 2}))
             settings.setdefault("head_node_type", "head")
@@ -75,7 +79,9 @@ class Harness:
 
     def new_autoscaler(self) -> Autoscaler:
         """A fresh autoscaler process on the same provider and load (a restart)."""
-        return Autoscaler(self.config, provider=self.provider, load_source=self.load, clock=self.clock)
+        return Autoscaler(
+            self.config, provider=self.provider, load_source=self.load, clock=self.clock, scheduler=self.scheduler
+        )
 
     # -- load ---------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import attrs
-import pytest
 
 from rayk8s.autoscaler import (
     NodeType,
@@ -13,8 +12,10 @@ from rayk8s.autoscaler import (
     ProviderNodeStatus,
     ResourceDemand,
     ResourceRequest,
+    SchedulingRequest,
+    SchedulingResult,
     TerminationReason,
-    _decide,
+    schedule,
 )
 from rayk8s.providers._tags import (
     STATUS_UP_TO_DATE,
@@ -484,19 +485,17 @@ def test_a_backed_off_type_recovers_when_one_of_its_nodes_joins() -> None:
 # -- robustness -----------------------------------------------------------------------------
 
 
-def test_an_exception_in_one_update_never_prevents_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exception_in_one_update_never_prevents_the_next() -> None:
     """A decision that raises is reported and counted; the next update works."""
-    h = Harness([cpu(min_workers=1)])
-    real = _decide.schedule
     calls = {"n": 0}
 
-    def flaky(request: object) -> object:
+    def flaky(request: SchedulingRequest) -> SchedulingResult:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("scheduler bug")
-        return real(request)  # type: ignore[arg-type]
+        return schedule(request)
 
-    monkeypatch.setattr(_decide, "schedule", flaky)
+    h = Harness([cpu(min_workers=1)], scheduler=flaky)
     first = h.update()
     assert [e.stage for e in first.errors] == ["decide"] and "scheduler bug" in first.errors[0].message
     second = h.update()

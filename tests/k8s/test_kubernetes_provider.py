@@ -101,7 +101,7 @@ def test_pods_are_named_and_labelled_per_the_design_and_the_head_service_selects
         assert service.spec.type == "ClusterIP"
         assert service.spec.selector == {"component": "demo-ray-head"}
         assert {p.name: p.port for p in service.spec.ports} == {"client": 10001, "dashboard": 8265, "gcs": 6379}
-        assert provider.ensure_services() == ["demo-ray-head"]  # idempotent
+        assert provider.ensure_services() == {"demo-ray-head": "unchanged"}  # idempotent
 
         wait_for("the head to run", lambda: provider.is_running(head))
         head_ip = provider.internal_ip(head)
@@ -117,15 +117,29 @@ def test_pods_are_named_and_labelled_per_the_design_and_the_head_service_selects
 
 
 def test_extra_services_from_the_config_are_created_and_kept_in_step(api_client: ApiClient, namespace: str) -> None:
-    """``provider.services`` are created with the head selector; running again patches, never fails."""
+    """``provider.services`` are created with the head selector; running again reads them and
+    writes nothing; a Service changed by hand is patched back; a deleted one is made again."""
     core = CoreV1Api(api_client)
     extra = {"metadata": {"name": "svc-extra"}, "spec": {"ports": [{"name": "serve", "port": 8000}]}}
     with provider_on(api_client, namespace, "svc", services=[extra]) as provider:
-        assert provider.ensure_services() == ["svc-ray-head", "svc-extra"]
-        assert provider.ensure_services() == ["svc-ray-head", "svc-extra"]
+        assert provider.ensure_services() == {"svc-ray-head": "created", "svc-extra": "created"}
+        version = core.read_namespaced_service("svc-extra", namespace).metadata.resource_version
+        before = provider.api_calls.snapshot()
+        assert provider.ensure_services() == {"svc-ray-head": "unchanged", "svc-extra": "unchanged"}
+        after = provider.api_calls.snapshot()
+        assert {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key)} == {
+            ("get", "services"): 2
+        }
+        assert core.read_namespaced_service("svc-extra", namespace).metadata.resource_version == version
+        core.patch_namespaced_service(
+            "svc-extra", namespace, {"metadata": {"labels": {"ray-cluster-name": "someone-else"}}}
+        )
+        core.delete_namespaced_service("svc-ray-head", namespace)
+        assert provider.ensure_services() == {"svc-ray-head": "created", "svc-extra": "updated"}
     service = core.read_namespaced_service("svc-extra", namespace)
     assert service.spec.selector == {"component": "svc-ray-head"}
     assert [p.port for p in service.spec.ports] == [8000]
+    assert service.metadata.labels["ray-cluster-name"] == "svc"
 
 
 def test_deleting_the_owner_garbage_collects_the_pods_and_services(api_client: ApiClient, namespace: str) -> None:
@@ -309,7 +323,7 @@ def test_the_shipped_role_allows_everything_the_provider_does_and_nothing_more(
         workers = provider.create_node(pod_template(), worker_tags("rbac", "w"), 2)
         assert not provider.nodes().partial
         provider.set_node_tags(workers[0], {TAG_NODE_STATUS: "up-to-date"})
-        assert provider.ensure_services() == ["rbac-ray-head"]  # exists: read and patched
+        assert provider.ensure_services() == {"rbac-ray-head": "unchanged"}  # exists: read
         provider.terminate_nodes([head, *workers])
         wait_for("the pods to go", lambda: provider.non_terminated_nodes({}) == [])
         assert not provider.nodes().partial

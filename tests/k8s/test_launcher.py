@@ -11,14 +11,18 @@ nothing). The commands in these configs are harmless ``echo``s: they run on this
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +213,92 @@ def test_a_second_up_changes_nothing(
         cluster.down()
 
 
+def test_up_on_an_unchanged_cluster_only_reads_and_execs(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+) -> None:
+    """A second `up` (a new launcher, as a second `rayk8s up` is) creates, patches and deletes
+    nothing: one read per RBAC object and Service, the pod list and watch, and the execs."""
+    raw = raw_config("lc-reads", namespace, control_plane)
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+        calls = cluster.provider.api_calls.snapshot()
+        cluster.down()
+    print("API calls of a second up:", sorted(calls.items()), "total", sum(calls.values()))
+    writes = {key: n for key, n in calls.items() if key[0] in ("create", "patch", "delete") and key[1] != "pods/exec"}
+    assert writes == {}
+    assert {key: n for key, n in calls.items() if key[0] == "get"} == {
+        ("get", "serviceaccounts"): 1,
+        ("get", "roles"): 1,
+        ("get", "rolebindings"): 1,
+        ("get", "services"): 1,
+    }
+
+
+def test_up_asks_before_it_launches_or_restarts_and_no_changes_nothing(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+) -> None:
+    """As `ray up`: one question before launching a cluster, before restarting Ray on a running
+    head, and with --no-restart before running changed set-up commands (none when they are
+    unchanged); an answer of no changes nothing."""
+    raw = raw_config("lc-ask", namespace, control_plane)
+    asked: list[str] = []
+
+    def answer(reply: bool) -> Any:
+        def confirm(question: str) -> bool:
+            asked.append(question)
+            return reply
+
+        return confirm
+
+    before = objects(api_client, namespace)
+    with cluster_of(raw, api_client) as cluster:
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(confirm=answer(False))
+        assert asked == [f"No head pod found. Launch cluster 'lc-ask' in namespace {namespace!r}?"]
+        assert objects(api_client, namespace) == before
+        head = cluster.up(confirm=answer(True))
+        made = objects(api_client, namespace)
+        asked.clear()
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(confirm=answer(False))
+        assert asked == [f"Cluster 'lc-ask' is running. Restart Ray on the head pod {head.id}?"]
+        assert (home / "lc-ask-start.log").read_text() == "start\n"  # Ray was not restarted
+        assert objects(api_client, namespace) == made
+        asked.clear()
+        cluster.up(restart=False, confirm=answer(False))  # nothing running changes: nothing to ask
+        assert asked == []
+    raw["head_setup_commands"].append("echo more >> ~/lc-ask-setup.log")
+    with cluster_of(raw, api_client) as cluster:
+        with pytest.raises(RayK8sError, match=r"^aborted: nothing was changed$"):
+            cluster.up(restart=False, confirm=answer(False))
+        assert asked == [f"Run the changed set-up commands on the head pod {head.id} (Ray keeps running)?"]
+        assert (home / "lc-ask-setup.log").read_text() == "set-up\n"
+        cluster.down()
+
+
+def test_up_without_a_terminal_or_yes_fails_in_one_line_and_timeout_is_checked(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """`rayk8s up` with stdin not a terminal and no --yes refuses at once (never waits for an
+    answer), naming --yes, and creates nothing; --timeout must be a positive number of seconds."""
+    path = write(tmp_path, raw_config("lc-tty", namespace, control_plane))
+    before = objects(api_client, namespace)
+    refused = rayk8s("up", str(path), stdin="y\n", timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"rayk8s: error: No head pod found. Launch cluster 'lc-tty' in namespace {namespace!r}?"
+        " -- no terminal to answer on (stdin is not a TTY); pass --yes to answer yes\n"
+    )
+    assert objects(api_client, namespace) == before
+    for value in ("0", "-3", "soon"):
+        bad = rayk8s("up", str(path), "--yes", "--timeout", value)
+        assert bad.returncode == 2
+        assert "Invalid value for '--timeout'" in bad.stderr
+    assert objects(api_client, namespace) == before
+
+
 def test_a_changed_config_updates_only_what_changed(
     api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
 ) -> None:
@@ -347,7 +437,7 @@ def test_the_created_rbac_is_enough_for_the_autoscaler(
             KubernetesNodeProvider(raw["provider"], "lc-rbac", api_client=sa_client) as provider,
         ):
             assert not provider.nodes().partial
-            assert provider.ensure_services() == ["lc-rbac-ray-head"]
+            assert provider.ensure_services() == {"lc-rbac-ray-head": "unchanged"}
             (worker,) = provider.create_node(worker_config, worker_tags("lc-rbac", node_type="worker_node"), 1)
             provider.set_node_tags(worker, {"ray-node-status": "up-to-date"})
             provider.terminate_nodes([worker])
@@ -386,6 +476,71 @@ def test_exec_attach_monitor_status_and_get_head_ip(
     assert status.returncode == 0
     assert f"Head: {head.id} running at {head.internal_ip}" in status.stdout
     assert rayk8s("down", str(path), "--yes").returncode == 0
+
+
+def _set_size(fd: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def _take_terminal() -> None:  # in the child: the pty on stdin becomes its controlling terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_attach_on_a_terminal_gives_the_remote_shell_its_size_and_resizes(
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
+) -> None:
+    """`rayk8s attach` on a terminal (a pty here): the remote terminal starts at our size, and
+    when ours is resized (the kernel sends SIGWINCH) the new size reaches it over the exec's
+    resize channel — `stty size` in the remote shell reports both. KWOK gives the exec a pty."""
+    raw = raw_config("lc-tty-attach", namespace, control_plane)
+    with cluster_of(raw, api_client) as cluster:
+        cluster.up()
+    path = write(tmp_path, raw)
+    master, slave = os.openpty()
+    _set_size(slave, 27, 91)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rayk8s", "attach", str(path)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=_take_terminal,
+    )
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(*texts: bytes) -> bool:
+        while select.select([master], [], [], 0.1)[0]:
+            with contextlib.suppress(OSError):
+                seen.extend(os.read(master, 4096))
+        return any(text in seen for text in texts)
+
+    try:
+        wait_for("the remote shell's prompt", lambda: read_until(b"# ", b"$ "), timeout_s=60)
+
+        def reported(size: bytes) -> Callable[[], bool]:
+            def probe() -> bool:  # ask the remote terminal its size until it answers ``size``
+                if read_until(size):
+                    return True
+                os.write(master, b"stty size\r")
+                return False
+
+            return probe
+
+        wait_for("the first size", reported(b"27 91"), timeout_s=60, interval_s=1.0)
+        _set_size(master, 40, 120)  # the kernel signals the attach process (SIGWINCH)
+        wait_for("the new size", reported(b"40 120"), timeout_s=30, interval_s=1.0)
+        os.write(master, b"exit 5\r")
+        assert process.wait(30) == 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        os.close(master)
+        print(seen.decode(errors="replace"))  # shown when the test fails
+    with cluster_of(raw, api_client) as cluster:
+        cluster.down()
 
 
 def test_exec_when_the_head_is_not_running_or_exec_is_forbidden(
@@ -433,8 +588,8 @@ def test_forbidden_and_missing_namespace_are_one_line(
         pytest.raises(APIForbiddenError) as raised,
     ):
         cluster.up()
-    assert str(raised.value).startswith("create serviceaccounts failed (403)")
-    assert 'cannot create resource "serviceaccounts"' in str(raised.value)
+    assert str(raised.value).startswith("list pods failed (403)")  # the first call: is there a head?
+    assert 'cannot list resource "pods"' in str(raised.value)
     assert objects(api_client, namespace).keys() == {"ServiceAccount/default"}
 
     missing = raw_config("lc-missing", "no-such-namespace", control_plane)
@@ -447,17 +602,17 @@ def test_forbidden_and_missing_namespace_are_one_line(
 
 
 def test_a_head_stuck_pending_or_failing_to_pull_is_reported_with_the_reason(
-    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path
+    api_client: ApiClient, control_plane: ControlPlane, namespace: str, home: Path, tmp_path: Path
 ) -> None:
-    """`up` reports the scheduler's reason while waiting and after its timeout; an ErrImagePull at once."""
+    """`up --timeout` reports the scheduler's reason while waiting and after the timeout; an ErrImagePull at once."""
     raw = raw_config("lc-stuck", namespace, control_plane)
     raw["available_node_types"]["head_node"]["node_config"]["spec"]["nodeSelector"] = {"no-such": "node"}
-    lines: list[str] = []
-    with cluster_of(raw, api_client, lines, head_timeout_s=8) as cluster:
-        with pytest.raises(RayK8sError) as raised:
-            cluster.up()
-        assert "is still pending after 8 s: 0/3 nodes are available" in str(raised.value)
-        assert any("Waiting for head pod" in line for line in lines)
+    stuck = rayk8s("up", str(write(tmp_path, raw)), "--yes", "--timeout", "6.5")
+    assert stuck.returncode == 1
+    progress, error = stuck.stderr.splitlines()[-2:]
+    assert progress.startswith("Waiting for head pod lc-stuck-ray-head-")
+    assert "(5 s of 6.5 s): pending: 0/3 nodes are available" in progress
+    assert "is still pending after 6.5 s: 0/3 nodes are available" in error
 
     # The kubelet (here: the test, through the API) reports an image pull failure.
     with cluster_of(raw, api_client, head_timeout_s=120) as cluster:

@@ -11,6 +11,7 @@ import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api
@@ -154,6 +155,56 @@ def test_declared_work_scales_up_and_idle_workers_scale_down(operator: OperatorP
     assert api_calls(operator, "example-cluster2") == calls
     health = urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=10)
     assert health.status == 200
+
+
+def test_a_head_service_deleted_by_hand_is_made_again(operator: OperatorProcess, clusters: Clusters) -> None:
+    """The operator (as its ServiceAccount) notices the deletion through its watch of Services and
+    makes the head Service again at the cluster's next update (one get, one create), with a
+    ServiceRecreated Event; before and after, updates make no Service call."""
+    clusters.create(example("example_cluster2.yaml"))
+    wait_for("phase Running", lambda: clusters.phase("example-cluster2") == "Running")
+    name = "example-cluster2-ray-head"
+    first = clusters.core.read_namespaced_service(name, clusters.namespace)
+
+    def service_calls() -> dict[str, float]:
+        return {key: n for key, n in api_calls(operator, "example-cluster2").items() if 'resource="services"' in key}
+
+    def three_more_updates() -> None:
+        updates = operator.log().count("autoscaler_update")
+        wait_for("3 more updates", lambda: operator.log().count("autoscaler_update") >= updates + 3, 30)
+
+    calls = service_calls()
+    three_more_updates()
+    assert service_calls() == calls
+
+    clusters.core.delete_namespaced_service(name, clusters.namespace)
+
+    def made_again() -> Any:
+        try:
+            service = clusters.core.read_namespaced_service(name, clusters.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return service if service.metadata.uid != first.metadata.uid else None
+
+    again = wait_for("the head Service to be made again", made_again, 30)
+    assert {p.port for p in again.spec.ports} == {10001, 8265, 6379}
+    assert again.metadata.owner_references[0].uid == first.metadata.owner_references[0].uid
+    wait_for(
+        "a ServiceRecreated event",
+        lambda: any(e.reason == "ServiceRecreated" for e in clusters.events("example-cluster2")),
+        30,
+    )
+    after = service_calls()
+    prefix = 'rayk8s_kubernetes_api_calls_total{cluster="example-cluster2",resource="services",verb='
+    assert {key: after[key] - calls.get(key, 0) for key in after if after[key] != calls.get(key)} == {
+        f'{prefix}"get"': 1,
+        f'{prefix}"create"': 1,
+    }
+    three_more_updates()
+    assert service_calls() == after
+    assert "example-cluster2-ray-head:" not in operator.log()  # kopf's lines about Services are left out
 
 
 def test_a_changed_spec_is_applied_without_restarting_ray(operator: OperatorProcess, clusters: Clusters) -> None:

@@ -50,6 +50,9 @@ __all__ = [
     "ApiCaller",
     "RetryPolicy",
     "map_api_error",
+    "read_or_none",
+    "response_json",
+    "server_has",
     "status_message",
 ]
 
@@ -300,3 +303,32 @@ class ApiCaller:
     def backoff(self, attempt: int) -> float:
         with self._rng_lock:
             return self.policy.backoff_s(attempt, self.rng)
+
+
+def response_json(response: Any) -> dict[str, Any]:
+    """The JSON body of a ``_preload_content=False`` response (its connection released)."""
+    try:
+        data: dict[str, Any] = json.loads(response.data)
+        return data
+    finally:
+        response.release_conn()
+
+
+def read_or_none(caller: ApiCaller, resource: str, read: Callable[..., Any], name: str, namespace: str) -> Any:
+    """``get`` one namespaced object as JSON; ``None`` if it does not exist (404)."""
+    try:
+        return response_json(caller.call("get", resource, read, name, namespace, _preload_content=False))
+    except APINotFoundError:
+        return None
+
+
+def server_has(current: Any, wanted: Any) -> bool:
+    """Whether the server's value already holds what we would write (fields the server added aside).
+
+    Mappings: every wanted key has a matching value; lists: same length, item by item.
+    """
+    if isinstance(wanted, Mapping):
+        return isinstance(current, Mapping) and all(server_has(current.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(current, list) and len(current) == len(wanted) and all(map(server_has, current, wanted))
+    return bool(current == wanted)

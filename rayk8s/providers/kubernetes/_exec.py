@@ -27,7 +27,7 @@ from kubernetes.stream import stream
 from rayk8s.errors import APIError
 from rayk8s.providers.kubernetes._api import map_api_error
 
-__all__ = ["exit_code_of", "pod_exec"]
+__all__ = ["exit_code_of", "pod_exec", "resize_message"]
 
 Sink = Callable[[bytes], None]
 
@@ -98,15 +98,19 @@ def pod_exec(
     stdout: Sink | None = None,
     stderr: Sink | None = None,
     tty: bool = False,
+    terminal_size: Callable[[], tuple[int, int] | None] | None = None,
     timeout_s: float | None = None,
 ) -> int:
     """Run ``command`` in ``pod``; stream its output to ``stdout``/``stderr``; return its exit code.
 
     ``stdin``: bytes to send (then stdin is closed, with the v5 protocol), or a binary file
     read and forwarded until EOF (an interactive session). With ``tty`` the remote side
-    gets a terminal and its output comes on ``stdout`` only. ``timeout_s`` bounds the
-    whole call (None: no bound). Raises :class:`~rayk8s.errors.APIError` (its subclass
-    for 403, 404, ...) when the API server refuses the exec.
+    gets a terminal and its output comes on ``stdout`` only. ``terminal_size`` (with
+    ``tty``): asked at the start and then about every 0.2 s; a ``(columns, rows)`` it
+    returns is sent on the resize channel (:func:`resize_message`), ``None`` means
+    unchanged. ``timeout_s`` bounds the whole call (None: no bound). Raises
+    :class:`~rayk8s.errors.APIError` (its subclass for 403, 404, ...) when the API server
+    refuses the exec.
     """
     call = "create pods/exec"
     kwargs: dict[str, Any] = {
@@ -139,6 +143,10 @@ def pod_exec(
         status = b""
         deadline = None if timeout_s is None else _now() + timeout_s
         while client.is_open():
+            size = terminal_size() if tty and terminal_size is not None else None
+            if size is not None:
+                with contextlib.suppress(Exception):  # the session is ending: nothing left to resize
+                    client.write_channel(_RESIZE, resize_message(*size))
             client.update(timeout=0.2)
             for channel, sink in ((_STDOUT, out), (_STDERR, err)):
                 data = client.read_channel(channel)
@@ -164,6 +172,11 @@ def pod_exec(
     if message:
         err(f"{call} in pod {namespace}/{pod}: {message}\n".encode())
     return code
+
+
+def resize_message(columns: int, rows: int) -> bytes:
+    """What the resize channel (4) carries: the terminal's size as ``{"Width": .., "Height": ..}``."""
+    return json.dumps({"Width": int(columns), "Height": int(rows)}).encode()
 
 
 def _feed(client: Any, source: IO[bytes], stop: threading.Event) -> None:

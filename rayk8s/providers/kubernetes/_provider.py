@@ -6,7 +6,6 @@ its metrics and its retries.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
@@ -42,7 +41,7 @@ from rayk8s.errors import (
     QuotaError,
 )
 from rayk8s.providers._base import NodeProvider
-from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller, RetryPolicy
+from rayk8s.providers.kubernetes._api import ApiCallCounter, ApiCaller, RetryPolicy, response_json
 from rayk8s.providers.kubernetes._cache import PodCache
 from rayk8s.providers.kubernetes._pods import (
     is_valid_label_value,
@@ -199,14 +198,6 @@ def client_from_config(config: KubernetesProviderConfig) -> ApiClient:
         raise ConfigError(
             "provider.kubeconfig", f"no in-cluster config and no usable default kubeconfig: {error}"
         ) from error
-
-
-def response_json(response: Any) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(response.data)
-        return data
-    finally:
-        response.release_conn()
 
 
 @attrs.frozen
@@ -512,12 +503,16 @@ class KubernetesNodeProvider(NodeProvider):
 
     # -- services and resources --------------------------------------------------------------
 
-    def ensure_services(self) -> list[str]:
-        """Create (or update) the head Service and ``provider.services``; idempotent. Returns names."""
+    def ensure_services(self) -> dict[str, str]:
+        """Make the head Service and ``provider.services`` match the config; idempotent.
+
+        Each is read, and created if missing or merge-patched if it differs. Returns
+        ``{name: "created" | "updated" | "unchanged"}``.
+        """
         manifests = service_manifests(self.cluster_name, self.config.services, self.config.owner_reference)
-        names = ensure_services(self.core, self.caller, self.namespace, manifests)
+        done = ensure_services(self.core, self.caller, self.namespace, manifests)
         self._services_ready = True
-        return names
+        return done
 
     @staticmethod
     def fillout_available_node_types_resources(

@@ -17,7 +17,7 @@ from kubernetes.client import CoreV1Api
 
 from rayk8s.autoscaler._tags import TAG_CLUSTER_NAME
 from rayk8s.errors import APIConflictError, ConfigError
-from rayk8s.providers.kubernetes._api import ApiCaller
+from rayk8s.providers.kubernetes._api import ApiCaller, read_or_none, server_has
 from rayk8s.providers.kubernetes._pods import head_component
 
 __all__ = ["HEAD_PORTS", "ensure_services", "head_service_manifest", "service_manifests"]
@@ -96,33 +96,45 @@ def _add_gcs_port(spec: dict[str, Any], path: str) -> None:
 
 def ensure_services(
     core: CoreV1Api, caller: ApiCaller, namespace: str, manifests: Sequence[Mapping[str, Any]]
-) -> list[str]:
-    """Create each Service, or merge-patch it to the manifest if it exists. Idempotent.
+) -> dict[str, str]:
+    """Make each Service match its manifest: read it, create it if missing, merge-patch it if
+    it differs, else leave it. Idempotent; on an unchanged cluster, one ``get`` per Service.
 
-    Returns the names. A Service's ``clusterIP`` and other server-set fields are kept.
+    Returns ``{name: "created" | "updated" | "unchanged"}``. A Service's ``clusterIP`` and
+    other server-set fields are kept.
     """
-    names = []
+    done: dict[str, str] = {}
     for manifest in manifests:
         name = manifest["metadata"]["name"]
-        try:
-            caller.call("create", "services", core.create_namespaced_service, namespace, manifest, idempotent=False)
-        except APIConflictError:
-            patch = {
-                "metadata": {
-                    key: manifest["metadata"][key]
-                    for key in ("labels", "annotations", "ownerReferences")
-                    if key in manifest["metadata"]
-                },
-                "spec": manifest.get("spec", {}),
-            }
-            caller.call(
-                "patch",
-                "services",
-                core.patch_namespaced_service,
-                name,
-                namespace,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        names.append(name)
-    return names
+        current = read_or_none(caller, "services", core.read_namespaced_service, name, namespace)
+        if current is None:
+            try:
+                caller.call("create", "services", core.create_namespaced_service, namespace, manifest, idempotent=False)
+            except APIConflictError:  # made since we read: compare with that one
+                current = read_or_none(caller, "services", core.read_namespaced_service, name, namespace) or {}
+            else:
+                done[name] = "created"
+                continue
+        patch = {
+            "metadata": {
+                key: manifest["metadata"][key]
+                for key in ("labels", "annotations", "ownerReferences")
+                if key in manifest["metadata"]
+            },
+            "spec": manifest.get("spec", {}),
+        }
+        if server_has(current, patch):
+            done[name] = "unchanged"
+            continue
+        caller.call(
+            "patch",
+            "services",
+            core.patch_namespaced_service,
+            name,
+            namespace,
+            patch,
+            _content_type="application/merge-patch+json",
+            _preload_content=False,
+        )
+        done[name] = "updated"
+    return done
