@@ -563,10 +563,11 @@ class _Run:
 
         Empty launching nodes — pending ones, and the nodes planned in earlier rounds —
         are filled by the same greedy plans as a purchase, with the empty nodes of each
-        type as its only headroom; the plan that leaves least unplaced (then uses the
-        cheapest nodes) wins. So a round refills the nodes the previous round bought with
-        the work it bought them for, and the next decision, seeing them pending, does the
-        same.
+        type as its only headroom, plus two value-per-cost plans in which a type's empty
+        nodes share the remaining demand evenly (:func:`mixed_fill` with ``bins``); the
+        plan that leaves least unplaced (then uses the cheapest nodes) wins. So a round
+        refills the nodes the previous round bought with the work it bought them for, and
+        the next decision, seeing them pending, does the same.
         """
         context = self.context
         empties = {t: pool.members(LAUNCHING, t, context.capacity[t]) for t in sorted(context.capacity)}
@@ -602,7 +603,7 @@ class _Run:
         types: list[str] | None = None,
         room: Callable[[str, Counter[str] | None], int] | None = None,
     ) -> _Plan:
-        """The cheapest of six greedy plans (see :meth:`_buy_for`)."""
+        """The cheapest of the greedy plans (see :meth:`_buy_for` and :meth:`_fill_empty`)."""
         by_size = shapes
         by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
         plans = [
@@ -612,6 +613,21 @@ class _Run:
             for value in (self.context.weight, self.context.additive_weight)
             for target_order in (None, by_size, by_scarcity)
         ]
+        if room is not None:  # empty launching nodes: also with a type's nodes sharing the demand evenly
+            plans += [
+                self._plan(
+                    shapes,
+                    counts,
+                    allowed,
+                    justified=justified,
+                    targets=None,
+                    value=value,
+                    types=types,
+                    limit=room,
+                    share=True,
+                )
+                for value in (self.context.weight, self.context.additive_weight)
+            ]
         return min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
 
     def _buy_for(
@@ -659,6 +675,7 @@ class _Run:
         value: Callable[[Vector], float],
         types: list[str] | None = None,
         limit: Callable[[str, Counter[str] | None], int] | None = None,
+        share: bool = False,
     ) -> _Plan:
         context = self.context
         left = dict(counts)
@@ -694,8 +711,12 @@ class _Run:
                 def allowed_here(shape: Shape, node_type: str = node_type) -> bool:
                     return allowed(shape, node_type, LAUNCHING)
 
-                fill = mixed_fill if target is None else greedy_fill
-                pattern = fill(context.capacity[node_type], shapes, left, allowed_here, first)
+                if target is None:
+                    pattern = mixed_fill(
+                        context.capacity[node_type], shapes, left, allowed_here, first, room if share else None
+                    )
+                else:
+                    pattern = greedy_fill(context.capacity[node_type], shapes, left, allowed_here, first)
                 if not pattern:
                     continue
                 if justified and not context.justifies(shapes[pattern[0][0]], node_type):

@@ -91,6 +91,30 @@ def test_pending_nodes_count_with_full_capacity() -> None:
     assert result.existing["p"].assigned[0].count == 4
 
 
+def test_pending_nodes_share_mixed_demand_so_little_more_is_bought() -> None:
+    """206 CPUs of mixed tasks over four pending nodes (96 CPUs): the pending nodes of a
+    type may share the demand evenly, so about 110 more CPUs are bought (5.34; filled one
+    node at a time, as a purchase is, they left 6.80 to buy), and re-planning buys nothing."""
+    GiB = 2**30
+    types = [
+        NodeType("cpu-4", {"CPU": 4, "memory": 16 * GiB}, cost=0.2),
+        NodeType("cpu-16", {"CPU": 16, "memory": 64 * GiB}, cost=0.77),
+        NodeType("cpu-64", {"CPU": 64, "memory": 256 * GiB}, cost=3.0),
+        NodeType("gpu-4", {"CPU": 32, "GPU": 4, "memory": 240 * GiB}, cost=4.5),
+    ]
+    nodes = [pending("p0", "gpu-4"), pending("p1", "gpu-4"), pending("p2", "cpu-16"), pending("p3", "cpu-16")]
+    demands = [
+        tasks(55, CPU=1, memory=GiB),
+        tasks(29, CPU=1, memory=2 * GiB),
+        tasks(3, CPU=2, GPU=1, memory=16 * GiB),
+        tasks(58, CPU=2, memory=8 * GiB),
+    ]
+    result = decide(types, nodes=nodes, demands=demands)
+    assert result.unfulfilled == ()
+    assert result.cost <= 5.34 + 1e-9
+    assert launched_again(types, nodes, demands=demands) == {}
+
+
 def test_only_the_shortfall_is_launched() -> None:
     """Ten one-CPU tasks, three CPUs free: seven more CPUs, two four-CPU nodes."""
     result = decide([cpu_type()], nodes=[running("a", CPU=3)], demands=[tasks(10, CPU=1)])
