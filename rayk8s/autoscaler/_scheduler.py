@@ -606,28 +606,24 @@ class _Run:
         """The cheapest of the greedy plans (see :meth:`_buy_for` and :meth:`_fill_empty`)."""
         by_size = shapes
         by_scarcity = sorted(shapes, key=lambda shape: (self.context.holders(shape), shape.order))
+        # Filling empty launching nodes (``room``) also weighs the mix plans with a type's
+        # empty nodes sharing the demand evenly.
         plans = [
             self._plan(
-                shapes, counts, allowed, justified=justified, targets=target_order, value=value, types=types, limit=room
+                shapes,
+                counts,
+                allowed,
+                justified=justified,
+                targets=target_order,
+                value=value,
+                types=types,
+                limit=room,
+                share=share,
             )
+            for share in ((False, True) if room is not None else (False,))
             for value in (self.context.weight, self.context.additive_weight)
-            for target_order in (None, by_size, by_scarcity)
+            for target_order in ((None,) if share else (None, by_size, by_scarcity))
         ]
-        if room is not None:  # empty launching nodes: also with a type's nodes sharing the demand evenly
-            plans += [
-                self._plan(
-                    shapes,
-                    counts,
-                    allowed,
-                    justified=justified,
-                    targets=None,
-                    value=value,
-                    types=types,
-                    limit=room,
-                    share=True,
-                )
-                for value in (self.context.weight, self.context.additive_weight)
-            ]
         return min(plans, key=lambda p: (p.unplaced_value, p.cost, p.nodes))
 
     def _buy_for(
