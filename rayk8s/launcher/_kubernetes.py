@@ -704,32 +704,47 @@ exit 3
             removed.extend(f"pod {name}" for name in heads)
         selector = f"{TAG_CLUSTER_NAME}={self.name}"
         rbac = RbacAuthorizationV1Api(self.provider.api_client)
-        listings: list[tuple[str, str, Any, Any]] = [
-            ("Service", "services", self.core.list_namespaced_service, self.core.delete_namespaced_service),
-            ("RoleBinding", "rolebindings", rbac.list_namespaced_role_binding, rbac.delete_namespaced_role_binding),
-            ("Role", "roles", rbac.list_namespaced_role, rbac.delete_namespaced_role),
+        # RBAC objects another cluster's head still runs as are handed over (relabelled), not deleted.
+        heir = next(iter(self._other_clusters_using_the_service_account()), None)
+        core = self.core
+        listings: list[tuple[str, str, Any, Any, Any]] = [
+            ("Service", "services", core.list_namespaced_service, core.delete_namespaced_service, None),
+            (
+                "RoleBinding",
+                "rolebindings",
+                rbac.list_namespaced_role_binding,
+                rbac.delete_namespaced_role_binding,
+                rbac.patch_namespaced_role_binding,
+            ),
+            ("Role", "roles", rbac.list_namespaced_role, rbac.delete_namespaced_role, rbac.patch_namespaced_role),
             (
                 "ServiceAccount",
                 "serviceaccounts",
-                self.core.list_namespaced_service_account,
-                self.core.delete_namespaced_service_account,
+                core.list_namespaced_service_account,
+                core.delete_namespaced_service_account,
+                core.patch_namespaced_service_account,
             ),
         ]
-        heir = next(iter(self._other_clusters_using_the_service_account()), None)
-        if heir is not None:
-            self._hand_over_rbac(heir)
-            listings = listings[:1]
-        for kind, resource, list_call, delete_call in listings:
-            items = (
-                response_json(
-                    self._call(
-                        "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
-                    )
-                ).get("items")
-                or []
+        for kind, resource, list_call, delete_call, patch_call in listings:
+            listing = self._call(
+                "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
             )
-            for item in items:
+            for item in response_json(listing).get("items") or []:
                 name = item["metadata"]["name"]
+                if heir is not None and patch_call is not None:
+                    body = {"metadata": {"labels": {TAG_CLUSTER_NAME: heir}}}
+                    self._call(
+                        "patch",
+                        resource,
+                        patch_call,
+                        name,
+                        self.namespace,
+                        body,
+                        _content_type="application/merge-patch+json",
+                        _preload_content=False,
+                    )
+                    self.echo(f"kept {kind} {name}: cluster {heir}'s head runs as it; handed over to {heir}")
+                    continue
                 try:
                     self._call("delete", resource, delete_call, name, self.namespace, _preload_content=False)
                 except APINotFoundError:
@@ -755,39 +770,6 @@ exit 3
             if owner and owner != self.name and (pod.get("spec") or {}).get("serviceAccountName") == account:
                 clusters.add(owner)
         return sorted(clusters)
-
-    def _hand_over_rbac(self, heir: str) -> None:
-        """Relabel this cluster's RBAC objects as ``heir``'s, so that cluster's ``down`` removes them."""
-        rbac = RbacAuthorizationV1Api(self.provider.api_client)
-        patches: list[tuple[str, str, Any, Any]] = [
-            ("RoleBinding", "rolebindings", rbac.list_namespaced_role_binding, rbac.patch_namespaced_role_binding),
-            ("Role", "roles", rbac.list_namespaced_role, rbac.patch_namespaced_role),
-            (
-                "ServiceAccount",
-                "serviceaccounts",
-                self.core.list_namespaced_service_account,
-                self.core.patch_namespaced_service_account,
-            ),
-        ]
-        selector = f"{TAG_CLUSTER_NAME}={self.name}"
-        for kind, resource, list_call, patch_call in patches:
-            listing = self._call(
-                "list", resource, list_call, self.namespace, label_selector=selector, _preload_content=False
-            )
-            for item in response_json(listing).get("items") or []:
-                name = item["metadata"]["name"]
-                body = {"metadata": {"labels": {TAG_CLUSTER_NAME: heir}}}
-                self._call(
-                    "patch",
-                    resource,
-                    patch_call,
-                    name,
-                    self.namespace,
-                    body,
-                    _content_type="application/merge-patch+json",
-                    _preload_content=False,
-                )
-                self.echo(f"kept {kind} {name}: cluster {heir}'s head runs as it; handed over to {heir}")
 
     # -- status ------------------------------------------------------------------------
 
